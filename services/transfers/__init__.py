@@ -1,0 +1,1 @@
+"""transfers: pupils' files moving between schools (see README.md)."""

@@ -1,0 +1,1 @@
+"""gRPC server builder, client channels, interceptors, error mapping."""

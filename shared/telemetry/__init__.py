@@ -1,0 +1,1 @@
+"""Metrics (Prometheus), traces (OpenTelemetry), JSON logs carrying trace ids."""
