@@ -119,6 +119,10 @@ ServiceAccount created as a hook too (or the configured existing one). */}}
 {{- end }}
 - name: HAVEN_LOG_LEVEL
   value: {{ .Values.global.logLevel | quote }}
+- name: HAVEN_RPC_TIMEOUT
+  value: {{ .Values.global.rpcTimeout | quote }}
+- name: HAVEN_VAR_DIR
+  value: /tmp/haven
 {{- with .Values.global.otelExporterOtlpEndpoint }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ . | quote }}
@@ -159,7 +163,7 @@ ingress host, else the in-cluster gateway Service. */}}
 - name: NOTIFICATIONS_PUBLIC_URL
   value: {{ include "haven.publicUrl" $root | quote }}
 {{- end }}
-{{ include "haven.commonEnv" $root }}
+{{- include "haven.commonEnv" $root }}
 {{- with $root.Values.global.extraEnv }}
 {{ toYaml . }}
 {{- end }}
@@ -200,7 +204,7 @@ affinity:
 {{/* Spread a Deployment's pods over nodes when it can. (dict "ctx" $ "name" ... "component" ...) */}}
 {{- define "haven.topologySpread" -}}
 {{- $spread := .ctx.Values.topologySpread -}}
-{{- if $spread.enabled }}
+{{- if $spread.enabled -}}
 topologySpreadConstraints:
   - maxSkew: {{ $spread.maxSkew }}
     topologyKey: {{ $spread.topologyKey }}

@@ -1,0 +1,5 @@
+import sys
+
+from haven.cli import main
+
+sys.exit(main())
