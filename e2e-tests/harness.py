@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 import uuid
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -101,10 +101,8 @@ class Proc:
                 os.killpg(self.popen.pid, signal.SIGTERM)
                 self.popen.wait(10)
             except (subprocess.TimeoutExpired, ProcessLookupError):
-                try:
+                with suppress(ProcessLookupError):
                     os.killpg(self.popen.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
     def tail(self, lines: int = 40) -> str:
         try:
@@ -225,10 +223,8 @@ class DistributedPlatform:
         if self.mail:
             self.mail.stop()
         if self.vhost:
-            try:
+            with suppress(subprocess.SubprocessError, OSError):  # best-effort clean-up
                 rabbitmqctl("delete_vhost", self.vhost)
-            except Exception:  # noqa: S110 - best effort clean-up
-                pass
         self._stack.close()
 
 

@@ -86,12 +86,12 @@ class TokenVerifier:
     def _decode(token: str, keys: KeySet):
         try:
             return jwt.decode(token, keys, algorithms=ALGORITHMS)
-        except ValueError as exc:
-            if "kid" in str(exc).lower() or "key" in str(exc).lower():
-                raise _UnknownKey() from exc
-            raise Unauthenticated("token refused: malformed") from exc
         except JoseError as exc:
+            if exc.error == "invalid_key_id":
+                raise _UnknownKey() from exc
             raise Unauthenticated(f"token refused: {exc.error}") from exc
+        except (ValueError, TypeError, KeyError) as exc:
+            raise Unauthenticated("token refused: malformed") from exc
 
 
 class _UnknownKey(Exception):
