@@ -67,9 +67,19 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(
+    engine = create_engine(
         url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, future=True
     )
+
+    @event.listens_for(engine, "begin")
+    def _pg_school_setting(conn):
+        # Row-level security's input (see apply_school_rls): the school of this transaction.
+        conn.exec_driver_sql(
+            "SELECT set_config('haven.school_id', %(school)s, true)",
+            {"school": current_school() or ""},
+        )
+
+    return engine
 
 
 class Database:
@@ -154,6 +164,40 @@ def make_revision(url: str, script_location: str | os.PathLike[str], message: st
     command.revision(cfg, message=message, autogenerate=True)
 
 
+RLS_POLICY = "haven_school_scope"
+_UNSCOPED_TABLES = {"event_outbox", "event_inbox"}
+
+
+def apply_school_rls(connection, metadata) -> list[str]:
+    """Row-level security as the second wall on PostgreSQL (DESIGN.md §5).
+
+    Every table with a ``school_id`` column gets a policy: a transaction whose school is set
+    (``haven.school_id``, set on BEGIN from the request's school) sees and writes only that
+    school's rows. Transactions with no school (migrations, the outbox relay, operator
+    commands) are unscoped. FORCE makes the table owner subject to it too; a superuser still
+    bypasses RLS, so production services connect as an ordinary role.
+    """
+    if connection.dialect.name != "postgresql":
+        return []
+    done = []
+    for table in metadata.sorted_tables:
+        if "school_id" not in table.c or table.name in _UNSCOPED_TABLES:
+            continue
+        name = table.name.replace('"', "")
+        rule = (
+            "coalesce(current_setting('haven.school_id', true), '') = '' "
+            "OR school_id = current_setting('haven.school_id', true)"
+        )
+        connection.exec_driver_sql(f'ALTER TABLE "{name}" ENABLE ROW LEVEL SECURITY')
+        connection.exec_driver_sql(f'ALTER TABLE "{name}" FORCE ROW LEVEL SECURITY')
+        connection.exec_driver_sql(f'DROP POLICY IF EXISTS {RLS_POLICY} ON "{name}"')
+        connection.exec_driver_sql(
+            f'CREATE POLICY {RLS_POLICY} ON "{name}" USING ({rule}) WITH CHECK ({rule})'
+        )
+        done.append(name)
+    return done
+
+
 def alembic_env(target_metadata) -> None:
     """Body of every service's ``migrations/env.py``."""
     from alembic import context
@@ -170,4 +214,5 @@ def alembic_env(target_metadata) -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+            apply_school_rls(connection, target_metadata)
     connectable.dispose()

@@ -67,3 +67,41 @@ def test_writing_a_row_for_another_school_is_refused_and_nothing_is_kept(db):
         s.add(Note(school_id="B", text="smuggled"))
     with db.read() as s:  # no school in context: the operator's view of everything
         assert list(s.scalars(select(Note))) == []
+
+
+def test_postgres_row_level_security_is_a_second_wall_for_raw_sql():
+    """Even SQL that forgets the school filter sees only the school of its transaction."""
+    import psycopg
+    from sqlalchemy import text
+
+    from shared.db import apply_school_rls
+    from shared.testing import PG_HOST, PG_PORT
+
+    with postgres_database("haven_rls") as owner_url:
+        owner = Database(owner_url)
+        Base.metadata.create_all(owner.engine)
+        with owner.engine.begin() as conn:
+            assert apply_school_rls(conn, Base.metadata) == ["notes"]
+        role = "haven_rls_app"
+        dbname = owner_url.rsplit("/", 1)[1]
+        with psycopg.connect(f"host={PG_HOST} port={PG_PORT} user=postgres dbname={dbname}",
+                             autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            if not exists:
+                conn.execute(f"CREATE ROLE {role} LOGIN")
+            conn.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+        app = Database(owner_url.replace("postgres@", f"{role}@"))
+        _seed(app)
+        with school_scope("A"), app.transaction() as s:
+            rows = s.execute(text("SELECT text FROM notes ORDER BY text")).scalars().all()
+            assert rows == ["a1", "a2"]
+        with pytest.raises(Exception, match="row-level security"), school_scope("A"), \
+                app.transaction() as s:
+            s.execute(text("INSERT INTO notes (id, school_id, text) VALUES ('x', 'B', 'evil')"))
+        with app.transaction() as s:  # no school: the operator's view
+            assert s.execute(text("SELECT count(*) FROM notes")).scalar_one() == 3
+        app.dispose()
+        owner.dispose()
+        with psycopg.connect(f"host={PG_HOST} port={PG_PORT} user=postgres dbname={dbname}",
+                             autocommit=True) as conn:
+            conn.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
