@@ -52,7 +52,7 @@ def _seed_demo(_args) -> int:
 
 
 def _totp(args) -> int:
-    from services.identity.operator import current_totp
+    from services.identity.operations import current_totp
     from shared.config import ServiceSettings
     from shared.db import Database
 
@@ -64,7 +64,7 @@ def _totp(args) -> int:
 
 def _school_create(args) -> int:
     from haven.platform import build_service
-    from services.identity.operator import create_school
+    from services.identity.operations import create_school
 
     spec = build_service("identity")
     school_id = create_school(

@@ -23,6 +23,7 @@ from shared.errors import Unauthenticated
 ISSUER = "haven-identity"
 AUDIENCE = "haven"
 ALGORITHMS = ["ES256"]
+CLOCK_LEEWAY = 60  # seconds of clock skew tolerated between identity and a verifier
 
 
 def claims_from_payload(payload: dict, token: str = "") -> Claims:
@@ -71,6 +72,7 @@ class TokenVerifier:
             except _UnknownKey as exc:
                 raise Unauthenticated("token refused: unknown signing key") from exc
         registry = jwt.JWTClaimsRegistry(
+            leeway=CLOCK_LEEWAY,
             iss={"essential": True, "value": ISSUER},
             aud={"essential": True, "value": AUDIENCE},
             exp={"essential": True},

@@ -1,0 +1,4 @@
+"""identity: schools, accounts, memberships, user groups, sessions, second factors, tokens.
+
+See README.md.
+"""

@@ -1,0 +1,1 @@
+"""records: students, categories, incidents, alerts, monitoring, audit (see README.md)."""
