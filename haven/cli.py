@@ -76,12 +76,12 @@ def _school_create(args) -> int:
 
 def _replay(args) -> int:
     from shared.config import PlatformSettings
+    from shared.events.transport import replay_dead_letters
 
     url = PlatformSettings.from_env().events_url
     if not url.startswith("amqp"):
         print("replay-dead-letters needs HAVEN_EVENTS_URL=amqp://...", file=sys.stderr)
         return 2
-    from shared.events.amqp import replay_dead_letters
 
     print(f"{replay_dead_letters(url, args.queue)} message(s) moved back to {args.queue}")
     return 0

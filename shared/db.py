@@ -41,7 +41,7 @@ def _is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, immediate: bool = True) -> Engine:
     if _is_sqlite(url):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
@@ -63,8 +63,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # pragma: no cover - trivial
-            # IMMEDIATE: take the write lock up front so two writers never deadlock on upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers: IMMEDIATE takes the write lock up front so two writers never deadlock
+            # on upgrade. Readers (Database.read) begin deferred and run beside writers (WAL).
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     engine = create_engine(
@@ -90,6 +91,13 @@ class Database:
         self.engine = make_engine(url, pool_size=pool_size)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         install_school_scope(self.Session)
+        if _is_sqlite(url):
+            self.read_engine = make_engine(url, pool_size=pool_size, immediate=False)
+            self.ReadSession = sessionmaker(self.read_engine, expire_on_commit=False)
+            install_school_scope(self.ReadSession)
+        else:
+            self.read_engine = self.engine
+            self.ReadSession = self.Session
 
     @property
     def is_sqlite(self) -> bool:
@@ -103,12 +111,15 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self.Session() as session:
+        """A read-only unit of work (rolled back at the end; never blocks writers)."""
+        with self.ReadSession() as session:
             yield session
             session.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
 
 
 def install_school_scope(factory: sessionmaker) -> None:
@@ -179,9 +190,14 @@ def apply_school_rls(connection, metadata) -> list[str]:
     """
     if connection.dialect.name != "postgresql":
         return []
+    from sqlalchemy import inspect
+
+    existing = set(inspect(connection).get_table_names())
     done = []
     for table in metadata.sorted_tables:
         if "school_id" not in table.c or table.name in _UNSCOPED_TABLES:
+            continue
+        if table.name not in existing:  # e.g. after a downgrade
             continue
         name = table.name.replace('"', "")
         rule = (

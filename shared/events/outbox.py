@@ -23,6 +23,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -95,9 +96,7 @@ class Outbox:
             )
         )
         if self._listeners:
-            from sqlalchemy import event
-
-            event.listen(session, "after_commit", self._notify, once=True)
+            sa_event.listen(session, "after_commit", self._notify, once=True)
         return env.id
 
     def _notify(self, _session) -> None:
@@ -147,8 +146,11 @@ class OutboxRelay:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout)
+        if self._wake in self.outbox._listeners:
+            self.outbox._listeners.remove(self._wake)
         if self._transport:
             self._transport.close()
+            self._transport = None
 
     def _run(self) -> None:
         backoff = 0.5
@@ -156,11 +158,15 @@ class OutboxRelay:
             try:
                 if self._transport is None:
                     self._transport = self.transport_factory()
+                # Clear before reading, so a commit that lands during the batch wakes us again.
+                self._wake.clear()
                 sent = self.publish_batch()
                 backoff = 0.5
                 if sent < self.batch_size:
                     self._wake.wait(self.poll_interval)
-                    self._wake.clear()
+                    keepalive = getattr(self._transport, "keepalive", None)
+                    if keepalive is not None:
+                        keepalive()  # heartbeats of an idle broker connection
             except Exception:
                 log.exception("outbox relay of %s failed; retrying in %.1fs", self.service, backoff)
                 if self._transport is not None:
@@ -173,26 +179,39 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 10)
 
     def publish_batch(self) -> int:
-        """Publish up to ``batch_size`` pending rows; returns how many were published."""
+        """Publish up to ``batch_size`` pending rows in order; returns how many were published.
+
+        Rows published before a failure are still marked published; the failing row (and
+        everything after it) stays pending and the error is raised, so order is kept.
+        On PostgreSQL the rows stay locked (``FOR UPDATE SKIP LOCKED``) while they are
+        published, so two relays never send the same row. SQLite has one writer at a time:
+        the lock is not held while publishing (a synchronous in-memory consumer may need to
+        write, possibly to this very database), then the rows are marked in a second
+        transaction.
+        """
         transport = self._transport or self.transport_factory()
         self._transport = transport
         t = self.table
-        with self.db.transaction() as session:
-            query = (
-                select(t.c.seq, t.c.event_id, t.c.routing_key, t.c.body)
-                .where(t.c.published_at.is_(None))
-                .order_by(t.c.seq)
-                .limit(self.batch_size)
-            )
-            if not self.db.is_sqlite:
-                query = query.with_for_update(skip_locked=True)
-            rows = session.execute(query).all()
-            for row in rows:
-                transport.publish(row.routing_key, row.body, message_id=row.event_id)
-                session.execute(
-                    update(t).where(t.c.seq == row.seq).values(published_at=utcnow())
-                )
-                metrics.EVENTS_PUBLISHED.labels(self.service, row.routing_key).inc()
+        query = (
+            select(t.c.seq, t.c.event_id, t.c.routing_key, t.c.body)
+            .where(t.c.published_at.is_(None))
+            .order_by(t.c.seq)
+            .limit(self.batch_size)
+        )
+        if self.db.is_sqlite:
+            with self.db.transaction() as session:
+                rows = session.execute(query).all()
+            published, failed, error = self._publish_rows(transport, rows)
+            if published or failed is not None:
+                with self.db.transaction() as session:
+                    self._mark(session, published, failed)
+        else:
+            with self.db.transaction() as session:
+                rows = session.execute(query.with_for_update(skip_locked=True)).all()
+                published, failed, error = self._publish_rows(transport, rows)
+                self._mark(session, published, failed)
+        for row in published:
+            metrics.EVENTS_PUBLISHED.labels(self.service, row.routing_key).inc()
         now = time.monotonic()
         if now - self._last_backlog > 5 or rows:
             self._last_backlog = now
@@ -201,7 +220,33 @@ class OutboxRelay:
                     select(func.count()).select_from(t).where(t.c.published_at.is_(None))
                 ).scalar_one()
             metrics.OUTBOX_BACKLOG.labels(self.service).set(backlog)
-        return len(rows)
+        if error is not None:
+            raise error
+        return len(published)
+
+    @staticmethod
+    def _publish_rows(transport: Transport, rows) -> tuple[list, object, Exception | None]:
+        published = []
+        for row in rows:
+            try:
+                transport.publish(row.routing_key, row.body, message_id=row.event_id)
+            except Exception as exc:
+                return published, row, exc
+            published.append(row)
+        return published, None, None
+
+    def _mark(self, session: Session, published: list, failed) -> None:
+        t = self.table
+        if published:
+            session.execute(
+                update(t)
+                .where(t.c.seq.in_([row.seq for row in published]))
+                .values(published_at=utcnow(), attempts=t.c.attempts + 1)
+            )
+        if failed is not None:
+            session.execute(
+                update(t).where(t.c.seq == failed.seq).values(attempts=t.c.attempts + 1)
+            )
 
 
 Handler = Callable[[Session, object, Message], None]

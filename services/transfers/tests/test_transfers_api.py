@@ -6,8 +6,8 @@ import uuid
 
 import grpc
 import pytest
-from haven.transfers.v1 import transfers_pb2, transfers_pb2_grpc
 
+from haven.transfers.v1 import transfers_pb2, transfers_pb2_grpc
 from services.transfers.app import build
 from services.transfers.models import Transfer
 from shared.config import ServiceSettings

@@ -1,0 +1,1 @@
+"""mis_import: pupils, staff, groups and attendance from schools' MIS (see README.md)."""

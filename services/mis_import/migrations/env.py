@@ -1,0 +1,4 @@
+from services.mis_import.models import Base
+from shared.db import alembic_env
+
+alembic_env(Base.metadata)

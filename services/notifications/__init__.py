@@ -1,0 +1,1 @@
+"""notifications: emails to staff (alerts for now) and their delivery log (see README.md)."""
