@@ -43,7 +43,12 @@ def _service_config(service_descriptor) -> str:
 
 
 def make_channel(addr: str, service_descriptor=None) -> grpc.Channel:
-    options = [("grpc.enable_retries", 1), ("grpc.keepalive_time_ms", 30000)]
+    options = [
+        ("grpc.enable_retries", 1),
+        ("grpc.keepalive_time_ms", 30000),
+        # A restarted peer is found again within seconds (gRPC's default backoff reaches 120 s).
+        ("grpc.max_reconnect_backoff_ms", 5000),
+    ]
     if service_descriptor is not None:
         options.append(("grpc.service_config", _service_config(service_descriptor)))
     channel = grpc.insecure_channel(addr, options=options)

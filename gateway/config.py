@@ -1,0 +1,80 @@
+"""Variables the gateway reads (prefix GATEWAY_); peers' addresses come from shared.config.
+
+GATEWAY_SECRET_KEY       signs the session cookie (generated with a warning if unset:
+                         sessions then end on restart; always set it in production)
+GATEWAY_SECURE_COOKIES   false; true sends cookies over HTTPS only, and HSTS
+GATEWAY_PORT             8080, gunicorn's and ``python -m gateway``'s port
+GATEWAY_HOST             127.0.0.1, bind address of ``python -m gateway`` (waitress)
+GATEWAY_TRUSTED_PROXIES  0; n > 0 trusts X-Forwarded-For/-Proto from n proxies in front
+GATEWAY_WORKERS          2 gunicorn worker processes
+GATEWAY_THREADS          4 threads per worker (and waitress)
+GATEWAY_TIME_ZONE        Europe/London: school time for dates shown and entered
+GATEWAY_REFRESH_MARGIN   60: refresh the access token this many seconds before expiry
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from shared.config import ConfigError, PlatformSettings, env_bool, env_int, env_str
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    secret_key: str
+    secure_cookies: bool = False
+    port: int = 8080
+    host: str = "127.0.0.1"
+    trusted_proxies: int = 0
+    workers: int = 2
+    threads: int = 4
+    time_zone: str = "Europe/London"
+    refresh_margin: int = 60
+    identity_addr: str = "127.0.0.1:50051"
+    records_addr: str = "127.0.0.1:50052"
+    reporting_addr: str = "127.0.0.1:50053"
+    rpc_timeout: float = 5.0
+    log_level: str = "INFO"
+    secret_key_generated: bool = field(default=False, compare=False)
+
+    @classmethod
+    def from_env(cls) -> GatewayConfig:
+        platform = PlatformSettings.from_env()
+        secret = env_str("GATEWAY_SECRET_KEY", "")
+        generated = not secret
+        if generated:
+            secret = secrets.token_urlsafe(32)
+        time_zone = env_str("GATEWAY_TIME_ZONE", "Europe/London")
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"GATEWAY_TIME_ZONE is not a known time zone: {time_zone!r}") from exc
+        config = cls(
+            secret_key=secret,
+            secure_cookies=env_bool("GATEWAY_SECURE_COOKIES", False),
+            port=env_int("GATEWAY_PORT", 8080),
+            host=env_str("GATEWAY_HOST", "127.0.0.1"),
+            trusted_proxies=env_int("GATEWAY_TRUSTED_PROXIES", 0),
+            workers=env_int("GATEWAY_WORKERS", 2),
+            threads=env_int("GATEWAY_THREADS", 4),
+            time_zone=time_zone,
+            refresh_margin=env_int("GATEWAY_REFRESH_MARGIN", 60),
+            identity_addr=platform.identity_addr,
+            records_addr=platform.records_addr,
+            reporting_addr=platform.reporting_addr,
+            rpc_timeout=platform.rpc_timeout,
+            log_level=platform.log_level,
+            secret_key_generated=generated,
+        )
+        if config.trusted_proxies < 0:
+            raise ConfigError("GATEWAY_TRUSTED_PROXIES must be 0 or more")
+        return config
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)

@@ -1,0 +1,190 @@
+"""Logging in and out, elevating access, and what happens when a session ends."""
+
+from __future__ import annotations
+
+import grpc
+
+from gateway.tests.conftest import csrf, log_in
+from gateway.tests.fakes import DSL, PASSWORD, TEACHER, TOTP
+
+
+def _login(client, email, password):
+    return client.post("/login", data={"email": email, "password": password,
+                                       "csrf_token": csrf(client)})
+
+
+def test_login_page_is_a_form_with_labels(client):
+    html = client.get("/login").get_data(as_text=True)
+    assert '<label for="email">' in html and '<label for="password">' in html
+    assert 'autocomplete="current-password"' in html
+
+
+def test_login_ok_redirects_home_and_sends_client_address(client, platform):
+    response = client.post("/login", data={
+        "email": TEACHER.email, "password": PASSWORD, "csrf_token": csrf(client)},
+        headers={"User-Agent": "Browser/1.0"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    call = platform.identity.called("Login")[-1]
+    assert call.request.email == TEACHER.email
+    assert call.request.client_ip == "127.0.0.1" and call.request.user_agent == "Browser/1.0"
+    assert call.metadata["x-client-ip"] == "127.0.0.1"
+    assert call.metadata["x-user-agent"] == "Browser/1.0"
+    assert "authorization" not in call.metadata
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "Tom Teacher" in page.get_data(as_text=True)
+
+
+def test_session_cookie_holds_the_session_and_is_httponly_lax(client):
+    response = _login(client, TEACHER.email, PASSWORD)
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("haven_session=")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # local http by default
+    with client.session_transaction() as session:
+        assert set(session) == {"sid", "tok", "exp"}
+
+
+def test_bad_password_says_so_and_keeps_the_email(client):
+    response = _login(client, TEACHER.email, "wrong")
+    assert response.status_code == 401
+    html = response.get_data(as_text=True)
+    assert "Email or password is incorrect." in html
+    assert f'value="{TEACHER.email}"' in html
+    with client.session_transaction() as session:
+        assert "tok" not in session
+
+
+def test_unknown_email_gets_the_same_message(client):
+    response = _login(client, "nobody@example.org", PASSWORD)
+    assert response.status_code == 401
+    assert "Email or password is incorrect." in response.get_data(as_text=True)
+
+
+def test_throttled_login_shows_the_wait_message(client, platform):
+    platform.identity.throttled = True
+    response = _login(client, TEACHER.email, PASSWORD)
+    assert response.status_code == 429
+    assert "Too many failed attempts. Try again in 15 minutes." in response.get_data(
+        as_text=True)
+
+
+def test_empty_login_form_is_refused_without_calling_identity(client, platform):
+    response = _login(client, "", "")
+    assert response.status_code == 422
+    assert "Enter your email address and your password." in response.get_data(as_text=True)
+    assert platform.identity.called("Login") == []
+
+
+def test_login_returns_to_a_local_next_page_only(client):
+    token = csrf(client)
+    ok = client.post("/login", data={"email": TEACHER.email, "password": PASSWORD,
+                                     "csrf_token": token, "next": "/students?q=ava"})
+    assert ok.headers["Location"] == "/students?q=ava"
+    for evil in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
+        client.post("/logout", data={"csrf_token": csrf(client, "/")})
+        response = client.post("/login", data={"email": TEACHER.email, "password": PASSWORD,
+                                               "csrf_token": csrf(client), "next": evil})
+        assert response.headers["Location"] == "/", evil
+
+
+def test_pages_need_a_login(client):
+    response = client.get("/students?q=ava")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+    assert client.get("/").headers["Location"] == "/login"
+
+
+def test_logout_ends_the_session_at_identity_and_clears_the_cookie(teacher, platform):
+    with teacher.session_transaction() as session:
+        sid = session["sid"]
+    response = teacher.post("/logout", data={"csrf_token": csrf(teacher, "/")})
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert platform.identity.called("Logout")[-1].request.session_id == sid
+    assert platform.identity.sessions[sid].ended
+    assert teacher.get("/").status_code == 302
+    assert "You have logged out." in teacher.get("/login").get_data(as_text=True)
+
+
+def test_elevate_gives_full_access_and_returns_to_the_page(client, platform):
+    log_in(client, DSL)
+    page = client.get("/").get_data(as_text=True)
+    assert "Restricted access" in page and "Elevate your access" in page
+    form = client.get("/elevate?next=/students?q=ava")
+    assert form.status_code == 200
+    response = client.post("/elevate", data={"code": TOTP, "next": "/students?q=ava",
+                                             "csrf_token": csrf(client, "/elevate")})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/students?q=ava"
+    elevate = platform.identity.called("Elevate")[-1]
+    assert elevate.request.totp_code == TOTP and elevate.request.client_ip == "127.0.0.1"
+    assert elevate.metadata["authorization"].startswith("Bearer ")
+    page = client.get("/").get_data(as_text=True)
+    assert "Full access" in page and "Quick student search" in page
+
+
+def test_elevate_with_a_wrong_code_says_so(client, platform):
+    log_in(client, DSL)
+    response = client.post("/elevate", data={"code": "000000",
+                                             "csrf_token": csrf(client, "/elevate")})
+    assert response.status_code == 422
+    assert "That code is not right." in response.get_data(as_text=True)
+    response = client.post("/elevate", data={"code": "12", "csrf_token": csrf(client, "/elevate")})
+    assert response.status_code == 422
+    assert "6-digit code" in response.get_data(as_text=True)
+    assert len(platform.identity.called("Elevate")) == 1
+
+
+def test_elevate_refused_for_a_non_key_holder(teacher):
+    response = teacher.post("/elevate", data={"code": TOTP,
+                                              "csrf_token": csrf(teacher, "/elevate")})
+    assert response.status_code == 403
+    assert "does not use elevated access" in response.get_data(as_text=True)
+
+
+def test_token_near_expiry_is_refreshed(client, platform):
+    platform.identity.token_ttl = 30  # inside the 60 s refresh margin
+    log_in(client, TEACHER)
+    with client.session_transaction() as session:
+        old = session["tok"]
+    assert client.get("/").status_code == 200
+    refresh = platform.identity.called("RefreshSession")
+    assert refresh and refresh[-1].request.session_id
+    with client.session_transaction() as session:
+        assert session["tok"] != old
+    # the refreshed token is what records received
+    assert platform.records.called("ListAlerts")[-1].metadata["authorization"] == (
+        "Bearer " + session["tok"])
+
+
+def test_ended_session_redirects_to_login_with_a_message(client, platform):
+    platform.identity.token_ttl = 30
+    log_in(client, TEACHER)
+    for s in platform.identity.sessions.values():
+        s.ended = True  # idle timeout, absolute timeout or revoked: identity refuses
+    response = client.get("/students?q=ava")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/students?q%3Dava"
+    page = client.get("/login").get_data(as_text=True)
+    assert "Your session has ended, please log in again." in page
+    with client.session_transaction() as session:
+        assert "tok" not in session
+    assert platform.records.called("SearchStudents") == []
+
+
+def test_refresh_when_identity_is_down_is_a_503_not_a_logout(client, platform):
+    platform.identity.token_ttl = 30
+    log_in(client, TEACHER)
+    platform.identity.fail("RefreshSession", (grpc.StatusCode.UNAVAILABLE, "down"))
+    response = client.get("/")
+    assert response.status_code == 503
+    with client.session_transaction() as session:
+        assert "tok" in session
+
+
+def test_a_service_refusing_the_token_ends_the_browser_session(teacher, platform):
+    platform.records.fail("ListAlerts", (grpc.StatusCode.UNAUTHENTICATED, "token refused"))
+    response = teacher.get("/")
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert "Your session has ended" in teacher.get("/login").get_data(as_text=True)
