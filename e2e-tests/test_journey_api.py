@@ -50,7 +50,7 @@ def test_teacher_raises_a_concern_and_the_dsl_follows_it_up(platform):
     assert len(mails) == 1
     mail = mails[0]
     body = mail.get_payload(decode=True).decode()
-    assert mail["To"].endswith(DSL_EMAIL)
+    assert mail["To"] == f"Dana Lead <{DSL_EMAIL}>"
     assert "Tom Teacher" in body and "Bullying" in body
     assert text not in body and "crying" not in body
     assert student["last_name"] not in body

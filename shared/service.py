@@ -51,6 +51,17 @@ class ServiceSpec:
     verifier: TokenVerifier | None = None
 
 
+def declare_event_topology(spec: ServiceSpec) -> None:
+    """Declare this service's consumer queues on the broker (no-op for memory://)."""
+    url = spec.settings.platform.events_url
+    if not url.startswith(("amqp://", "amqps://")) or not spec.consumers:
+        return
+    from shared.events.amqp import declare_topology
+
+    declare_topology(url, {c.queue: c.bindings for c in spec.consumers})
+    log.info("%s: declared queues %s", spec.name, ", ".join(c.queue for c in spec.consumers))
+
+
 def identity_jwks_fetcher(addr: str, timeout: float = 5.0) -> Callable[[], str]:
     """JWKS from the identity service over gRPC (public keys; no token needed)."""
     from haven.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -165,6 +176,7 @@ def main(build: Callable[[ServiceSettings], ServiceSpec], name: str,
     spec = build(settings)
     if args.command == "migrate":
         run_migrations(settings.database_url, spec.migrations)
+        declare_event_topology(spec)
         log.info("%s migrated", name)
         return 0
     if args.command == "makemigrations":

@@ -427,3 +427,21 @@ def replay_dead_letters(url: str, queue: str) -> int:
     with their attempt count reset; returns how many were moved. Raises ``LookupError`` if
     the queue does not exist. For an operator CLI: the consumer need not be running."""
     return _replay(parse_url(url), queue, "haven.replay")
+
+
+def declare_topology(url: str, queues: dict[str, list[str]]) -> None:
+    """Declare the exchange and every consumer queue with its bindings (deploy time).
+
+    Run by ``migrate`` before any worker starts, so an event published by one service's relay
+    is kept for a consumer whose worker has not started yet (otherwise it would be unroutable
+    and dropped by the broker).
+    """
+    options = parse_url(url)
+    conn = connect(options, "haven.topology")
+    try:
+        channel = conn.channel()
+        declare_exchange(channel, options)
+        for queue, keys in queues.items():
+            declare_consumer_queues(channel, options, queue, keys)
+    finally:
+        _close_quietly(conn)
