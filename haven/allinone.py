@@ -32,12 +32,16 @@ def embedded_defaults(port: int) -> None:
     os.environ.setdefault("HAVEN_EVENTS_URL", "memory://")
     os.environ.setdefault("NOTIFICATIONS_MAIL_URL", f"file://{var}/mail")
     os.environ.setdefault("NOTIFICATIONS_PUBLIC_URL", f"http://127.0.0.1:{port}")
-    if not os.environ.get("GATEWAY_SECRET_KEY"):
-        key_file = var / "gateway-secret"
-        if not key_file.exists():
-            key_file.write_text(secrets.token_urlsafe(48))
-            key_file.chmod(0o600)
-        os.environ["GATEWAY_SECRET_KEY"] = key_file.read_text().strip()
+    # Secrets of this installation, made once and kept in var/ so a restart keeps sessions,
+    # sealed TOTP secrets and signing keys readable.
+    for variable, filename in (("GATEWAY_SECRET_KEY", "gateway-secret"),
+                               ("IDENTITY_KEY_SECRET", "identity-key-secret")):
+        if not os.environ.get(variable):
+            key_file = var / filename
+            if not key_file.exists():
+                key_file.write_text(secrets.token_urlsafe(48))
+                key_file.chmod(0o600)
+            os.environ[variable] = key_file.read_text().strip()
 
 
 @dataclass

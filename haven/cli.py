@@ -56,6 +56,10 @@ def _totp(args) -> int:
     from shared.config import ServiceSettings
     from shared.db import Database
 
+    if not os.environ.get("IDENTITY_DATABASE_URL"):
+        from haven.allinone import embedded_defaults  # the all-in-one's var/ and its secrets
+
+        embedded_defaults(env_int("HAVEN_PORT", 8080))
     db = Database(ServiceSettings.from_env("identity").database_url)
     print(current_totp(db, args.email))
     db.dispose()

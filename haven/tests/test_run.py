@@ -84,3 +84,24 @@ def test_run_serves_the_demo_and_keeps_data_across_a_restart(allinone_env):
     finally:
         _stop(proc)
     assert (Path(allinone_env["HAVEN_VAR_DIR"]) / "records.db").exists()
+
+
+def test_make_totp_prints_the_code_the_dsl_can_elevate_with(allinone_env):
+    """`make totp` (python -m haven totp) reads the all-in-one's own sealed secret."""
+    import pyotp
+
+    from haven import allinone
+    from services.identity.seed import DEMO_TOTP_SECRETS
+    from shared.events.memory import reset_broker
+
+    reset_broker()
+    app = allinone.start(int(allinone_env["HAVEN_PORT"]))
+    app.stop()
+    reset_broker()
+    env = dict(os.environ, **allinone_env)
+    env.pop("IDENTITY_KEY_SECRET", None)
+    out = subprocess.run([sys.executable, "-m", "haven", "totp"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    code = out.stdout.strip().splitlines()[-1]
+    assert pyotp.TOTP(DEMO_TOTP_SECRETS["dsl@demo.haven.test"]).verify(code, valid_window=1)
