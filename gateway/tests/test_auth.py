@@ -136,6 +136,17 @@ def test_elevate_with_a_wrong_code_says_so(client, platform):
     assert len(platform.identity.called("Elevate")) == 1
 
 
+def test_elevate_on_an_ended_session_sends_the_user_to_log_in(client, platform):
+    log_in(client, DSL)
+    platform.identity.fail("Elevate", (grpc.StatusCode.UNAUTHENTICATED, "session ended"))
+    response = client.post("/elevate", data={"code": TOTP,
+                                             "csrf_token": csrf(client, "/elevate")})
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+    assert "Your session has ended" in client.get("/login").get_data(as_text=True)
+    assert client.get("/").status_code == 302  # the gateway's session is gone too
+
+
 def test_elevate_refused_for_a_non_key_holder(teacher):
     response = teacher.post("/elevate", data={"code": TOTP,
                                               "csrf_token": csrf(teacher, "/elevate")})

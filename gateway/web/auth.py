@@ -9,7 +9,7 @@ import grpc
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
 from gateway.backends import call, client_ip, user_agent
-from gateway.errors import grpc_code
+from gateway.errors import grpc_code, session_ended_redirect
 from gateway.web.session import (
     TOKEN,
     forget_session,
@@ -105,7 +105,8 @@ def elevate():
             if rpc == grpc.StatusCode.INVALID_ARGUMENT:
                 error, status = _details(exc) or BAD_CODE, 422
             elif rpc == grpc.StatusCode.UNAUTHENTICATED:
-                error, status = BAD_CODE, 422
+                # Identity no longer knows this session (timed out, revoked): log in again.
+                return session_ended_redirect()
             elif rpc in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.FAILED_PRECONDITION):
                 error, status = _details(exc) or "Your account cannot elevate its access.", 403
             elif rpc == grpc.StatusCode.RESOURCE_EXHAUSTED:
