@@ -147,6 +147,9 @@ class DistributedPlatform:
         env["GATEWAY_SECRET_KEY"] = uuid.uuid4().hex * 2
         env["GATEWAY_PORT"] = str(gw_port)
         env["IDENTITY_KEY_SECRET"] = uuid.uuid4().hex
+        oidc_port = free_port()
+        env["IDENTITY_HTTP_PORT"] = str(oidc_port)
+        env["IDENTITY_ISSUER_URL"] = f"http://127.0.0.1:{oidc_port}"
         prom_dir = self.workdir / "prometheus"
         prom_dir.mkdir()
         self.env = env

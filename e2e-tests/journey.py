@@ -51,6 +51,15 @@ class Api:
         r = self.http.post(f"{self.base}/auth/elevate",
                            json={"session_id": self.session_id, "code": code}, timeout=10)
         if r.status_code == 200:
+            body = r.json()
+            self.http.headers["Authorization"] = f"Bearer {body['access_token']}"
+            self.session_id = body.get("session_id") or self.session_id
+        return r
+
+    def refresh(self) -> requests.Response:
+        r = self.http.post(f"{self.base}/auth/refresh", json={"session_id": self.session_id},
+                           timeout=10)
+        if r.status_code == 200:
             self.http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
         return r
 

@@ -82,6 +82,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "access_token": _string(),
         "token_type": _string(enum=["Bearer"]),
         "expires_in": {"type": "integer"},
+        "session_id": _string("the session secret to use from now on (elevation replaces it)"),
     }, ["access_token", "token_type", "expires_in"]),
     "Me": _object({
         "account_id": _ID, "session_id": _string(), "school_id": _ID,

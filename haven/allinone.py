@@ -67,6 +67,9 @@ def start(port: int, *, host: str = "127.0.0.1", seed: bool = True) -> AllInOne:
     running = Running()
     for spec in platform:
         start_api(spec, running, host="127.0.0.1")
+    from services.identity.app import start_http
+
+    running.background.append(start_http(platform["identity"], host="127.0.0.1"))
     for spec in platform:
         start_worker(spec, running)
     if seed:

@@ -142,8 +142,10 @@ def elevate():
     reply = call("identity", "Elevate", identity_pb2.ElevateRequest(
         session_id=body["session_id"], totp_code=body["code"].replace(" ", ""),
         client_ip=client_ip(), user_agent=user_agent()))
+    # Elevation rotates the session secret (no session fixation): the old one stops working.
     return jsonify(access_token=reply.access_token, token_type=BEARER,
-                   expires_in=int(reply.expires_in))
+                   expires_in=int(reply.expires_in),
+                   session_id=reply.session_id or body["session_id"])
 
 
 @bp.post("/auth/refresh")

@@ -163,8 +163,12 @@ class FakeIdentity(identity_pb2_grpc.IdentityServiceServicer, Recorder):
         if request.totp_code != s.account.totp:
             raise errors.InvalidArgument("That code is not right. Try the newest one.")
         s.elevated = True
-        return identity_pb2.TokenResponse(access_token=self.token_for(request.session_id),
-                                          expires_in=self.token_ttl)
+        # Like identity: elevation rotates the session secret; the old one stops refreshing.
+        new_sid = uuid.uuid4().hex
+        self.sessions[new_sid] = s
+        self.sessions[request.session_id] = IdentitySession(s.account, ended=True)
+        return identity_pb2.TokenResponse(access_token=self.token_for(new_sid),
+                                          expires_in=self.token_ttl, session_id=new_sid)
 
     def RefreshSession(self, request, context):
         self._enter("RefreshSession", request, context)

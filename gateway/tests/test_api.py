@@ -84,6 +84,10 @@ def test_elevate_refresh_logout(client, platform):
     assert good.status_code == 200
     me = client.get("/api/v1/me", headers=_auth(good.json["access_token"])).json
     assert me["access"] == "full" and me["acr"] == "mfa" and "run_reports" in me["permissions"]
+    # Elevation gave the session a new secret: the old one no longer refreshes.
+    assert good.json["session_id"] != sid
+    assert client.post("/api/v1/auth/refresh", json={"session_id": sid}).status_code == 401
+    sid = good.json["session_id"]
     refreshed = client.post("/api/v1/auth/refresh", json={"session_id": sid})
     assert refreshed.status_code == 200 and refreshed.json["expires_in"] == 300
     assert client.post("/api/v1/auth/logout", json={"session_id": sid}).status_code == 204

@@ -109,6 +109,8 @@ def test_logout_ends_the_session_at_identity_and_clears_the_cookie(teacher, plat
 
 def test_elevate_gives_full_access_and_returns_to_the_page(client, platform):
     log_in(client, DSL)
+    with client.session_transaction() as session:
+        login_sid = session["sid"]
     page = client.get("/").get_data(as_text=True)
     assert "Restricted access" in page and "Elevate your access" in page
     form = client.get("/elevate?next=/students?q=ava")
@@ -122,6 +124,12 @@ def test_elevate_gives_full_access_and_returns_to_the_page(client, platform):
     assert elevate.metadata["authorization"].startswith("Bearer ")
     page = client.get("/").get_data(as_text=True)
     assert "Full access" in page and "Quick student search" in page
+    # Identity rotated the session secret on elevation; later refreshes use the new one.
+    with client.session_transaction() as session:
+        assert session["sid"] != login_sid
+        session["exp"] = 0  # the access token has run out
+    assert "Full access" in client.get("/").get_data(as_text=True)
+    assert platform.identity.called("RefreshSession")[-1].request.session_id != login_sid
 
 
 def test_elevate_with_a_wrong_code_says_so(client, platform):

@@ -114,7 +114,7 @@ def elevate():
             else:
                 raise
         else:
-            store_token(reply.access_token, reply.expires_in)
+            store_token(reply.access_token, reply.expires_in, new_session_id=reply.session_id)
             flash("Your access is now elevated.", "success")
             return redirect(next_url)
     return render_template("elevate.html", next=next_url, error=error), status

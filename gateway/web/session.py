@@ -41,7 +41,9 @@ def start_session(session_id: str, token: str, expires_in: int) -> None:
     store_token(token, expires_in)
 
 
-def store_token(token: str, expires_in: int) -> None:
+def store_token(token: str, expires_in: int, *, new_session_id: str = "") -> None:
+    if new_session_id:  # identity rotated the session secret (elevation, school switch)
+        session[SESSION_ID] = new_session_id
     session[TOKEN] = token
     session[EXPIRES] = int(time.time()) + int(expires_in)
 

@@ -8,7 +8,8 @@ the token signing keys at rest.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from shared.config import ConfigError, ServiceSettings, env_int, env_str
 
@@ -32,6 +33,23 @@ class IdentityConfig:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 64 * 1024
     argon2_parallelism: int = 4
+    reset_window_seconds: int = 60 * 60
+    reset_email_limit: int = 5  # reset emails per address within the window (then silence)
+    reset_address_limit: int = 20  # reset requests per client address within the window
+    # The OIDC provider's HTTP side (served by the api process).
+    http_port: int = 8101
+    http_port_configured: bool = False  # IDENTITY_HTTP_PORT was set (then a busy port is fatal)
+    issuer_url: str = "http://127.0.0.1:8101"
+    gateway_client_id: str = "haven-gateway"
+    gateway_client_secret: str = ""  # empty: a public client (PKCE alone)
+    gateway_redirect_uris: tuple[str, ...] = field(
+        default=("http://127.0.0.1:8080/auth/callback", "http://localhost:8080/auth/callback")
+    )
+    # WebAuthn: the relying party is the site people use (the gateway's host name).
+    webauthn_rp_id: str = "localhost"
+    webauthn_rp_name: str = "Haven"
+    webauthn_origins: tuple[str, ...] = ()  # empty: any https (or http://localhost) origin
+    #                                         whose host is the RP id or a subdomain of it
 
     @property
     def uses_dev_key_secret(self) -> bool:
@@ -50,6 +68,9 @@ class IdentityConfig:
             "IDENTITY_ARGON2_TIME_COST": self.argon2_time_cost,
             "IDENTITY_ARGON2_MEMORY_KIB": self.argon2_memory_kib,
             "IDENTITY_ARGON2_PARALLELISM": self.argon2_parallelism,
+            "IDENTITY_RESET_WINDOW_SECONDS": self.reset_window_seconds,
+            "IDENTITY_RESET_EMAIL_LIMIT": self.reset_email_limit,
+            "IDENTITY_RESET_ADDRESS_LIMIT": self.reset_address_limit,
         }
         for name, value in positive.items():
             if value <= 0:
@@ -60,6 +81,16 @@ class IdentityConfig:
             raise ConfigError(
                 "IDENTITY_SESSION_IDLE_SECONDS cannot exceed IDENTITY_SESSION_MAX_SECONDS"
             )
+        if not 0 <= self.http_port <= 65535:
+            raise ConfigError(f"IDENTITY_HTTP_PORT must be a port number, got {self.http_port}")
+        for name, url in [("IDENTITY_ISSUER_URL", self.issuer_url)] + [
+            ("IDENTITY_GATEWAY_REDIRECT_URIS", u) for u in self.gateway_redirect_uris
+        ] + [("IDENTITY_WEBAUTHN_ORIGINS", u) for u in self.webauthn_origins]:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ConfigError(f"{name} must hold absolute http(s) URLs, got {url!r}")
+        if not self.webauthn_rp_id or "/" in self.webauthn_rp_id or ":" in self.webauthn_rp_id:
+            raise ConfigError("IDENTITY_WEBAUTHN_RP_ID is a host name, e.g. haven.example.org")
         return self
 
 
@@ -84,7 +115,24 @@ def load_config() -> IdentityConfig:
         argon2_time_cost=env_int("IDENTITY_ARGON2_TIME_COST", d.argon2_time_cost),
         argon2_memory_kib=env_int("IDENTITY_ARGON2_MEMORY_KIB", d.argon2_memory_kib),
         argon2_parallelism=env_int("IDENTITY_ARGON2_PARALLELISM", d.argon2_parallelism),
+        reset_window_seconds=env_int("IDENTITY_RESET_WINDOW_SECONDS", d.reset_window_seconds),
+        reset_email_limit=env_int("IDENTITY_RESET_EMAIL_LIMIT", d.reset_email_limit),
+        reset_address_limit=env_int("IDENTITY_RESET_ADDRESS_LIMIT", d.reset_address_limit),
+        http_port=env_int("IDENTITY_HTTP_PORT", d.http_port),
+        http_port_configured=bool(env_str("IDENTITY_HTTP_PORT", "")),
+        issuer_url=env_str("IDENTITY_ISSUER_URL", d.issuer_url).rstrip("/"),
+        gateway_client_id=env_str("IDENTITY_GATEWAY_CLIENT_ID", d.gateway_client_id),
+        gateway_client_secret=env_str("IDENTITY_GATEWAY_CLIENT_SECRET", ""),
+        gateway_redirect_uris=_list(env_str("IDENTITY_GATEWAY_REDIRECT_URIS", ""))
+        or d.gateway_redirect_uris,
+        webauthn_rp_id=env_str("IDENTITY_WEBAUTHN_RP_ID", d.webauthn_rp_id),
+        webauthn_rp_name=env_str("IDENTITY_WEBAUTHN_RP_NAME", d.webauthn_rp_name),
+        webauthn_origins=_list(env_str("IDENTITY_WEBAUTHN_ORIGINS", "")),
     ).validate()
+
+
+def _list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
 
 
 def load() -> ServiceSettings:

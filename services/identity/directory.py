@@ -112,6 +112,10 @@ def _permissions(values: Iterable[str]) -> list[str]:
 # ---- schools ------------------------------------------------------------------------------
 
 
+def find_school(session: Session, school_id: str) -> School | None:
+    return session.get(School, school_id) if school_id else None
+
+
 def get_school(session: Session, school_id: str) -> School:
     school = session.get(School, school_id)
     if school is None:
@@ -129,9 +133,13 @@ def create_school(
     now: dt.datetime,
     actor: str,
     school_id: str | None = None,
+    postcode: str = "",
 ) -> tuple[School, bool]:
     """Create a school; returns (school, created). The same school again is a no-op."""
     name = _required(name, "name", "school's name", 200)
+    postcode = " ".join((postcode or "").upper().split())
+    if len(postcode) > 16:
+        raise InvalidArgument("A postcode has at most 16 characters.", field="postcode")
     slug = _slug(slug)
     time_zone = _time_zone(time_zone)
     by_slug = session.scalars(select(School).where(School.slug == slug)).first()
@@ -146,7 +154,8 @@ def create_school(
             return by_slug, False
         raise Conflict(f"Another school already uses the short name {slug!r}.", field="slug")
     school = School(
-        id=school_id or new_id(), name=name, slug=slug, time_zone=time_zone, created_at=now
+        id=school_id or new_id(), name=name, slug=slug, time_zone=time_zone, created_at=now,
+        postcode=postcode,
     )
     session.add(school)
     session.flush()
@@ -305,9 +314,12 @@ def upsert_membership(
     actor: str,
     active: bool = True,
     job_title: str | None = None,
+    mis_id: str | None = None,
+    reason: str = "",
 ) -> tuple[Membership, bool]:
     """Put an account in a school's group (or change its group, activity or job title; a
-    ``job_title`` of None keeps the current one)."""
+    ``job_title`` of None keeps the current one, an ``mis_id`` of None the current match).
+    ``reason`` says why a membership is deactivated (kept until it is reactivated)."""
     job_title = None if job_title is None else job_title.strip()
     if job_title is not None and len(job_title) > 100:
         raise InvalidArgument("Use at most 100 characters for the job title.", field="job_title")
@@ -325,15 +337,24 @@ def upsert_membership(
             active=active,
             job_title=job_title or "",
             created_at=now,
+            mis_id=mis_id,
+            deactivated_at=None if active else now,
+            deactivated_reason="" if active else (reason or "deactivated")[:40],
         )
         session.add(membership)
+        account.membership_count = (account.membership_count or 0) + 1
     else:
         if job_title is None:
             job_title = membership.job_title
+        if mis_id is not None and membership.mis_id != mis_id:
+            membership.mis_id = mis_id  # a match, not something other services mirror
         if (membership.user_group_id, membership.active, membership.job_title) == (
             group.id, active, job_title
         ):
             return membership, False
+        if membership.active != active:
+            membership.deactivated_at = None if active else now
+            membership.deactivated_reason = "" if active else (reason or "deactivated")[:40]
         if membership.active and not active:
             sessions.revoke_all(
                 session,
@@ -348,6 +369,21 @@ def upsert_membership(
     session.flush()
     publisher.account_upserted(session, account, membership, group, actor=actor)
     return membership, True
+
+
+def active_memberships(
+    session: Session, account_id: str
+) -> list[tuple[Membership, UserGroup, School]]:
+    """Every school the account is an active user of, oldest membership first."""
+    rows = session.execute(
+        select(Membership, UserGroup, School)
+        .join(UserGroup, UserGroup.id == Membership.user_group_id)
+        .join(School, School.id == Membership.school_id)
+        .where(Membership.account_id == account_id, Membership.active.is_(True))
+        .order_by(Membership.created_at, Membership.school_id)
+        .execution_options(all_schools=True)
+    )
+    return [(m, g, s) for m, g, s in rows]
 
 
 def active_membership(

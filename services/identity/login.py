@@ -21,15 +21,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.identity import directory, sessions, totp
+from services.identity import security_keys as keys
 from services.identity import security_log as slog
+from services.identity import settings as school_settings
 from services.identity.config import IdentityConfig
-from services.identity.models import Account, LoginSession
+from services.identity.models import Account, LoginSession, School
 from services.identity.passwords import MAX_LENGTH, Passwords
 from services.identity.secretbox import SecretBox
 from services.identity.tokens import ACR_MFA, IssuedToken, Subject, TokenIssuer
+from shared.context import school_scope
 from shared.db import Database, utcnow
 from shared.errors import (
     DomainError,
@@ -52,6 +56,7 @@ BAD_CODE = (
     "automatically, then try the new code."
 )
 NO_DEVICE = "No authenticator app is set up for your account."
+NOT_A_MEMBER = "You are not a user of that school."
 
 
 def _too_many(what: str, window_seconds: int) -> str:
@@ -68,6 +73,27 @@ class LoginResult:
     display_name: str
     school_id: str
     school_name: str
+    has_authenticator_app: bool = False
+    has_security_key: bool = False
+    other_schools: int = 0  # active memberships elsewhere (an SSO account can switch)
+    account_id: str = ""
+
+
+@dataclass(frozen=True)
+class Elevated:
+    """A stepped-up session: its new token, and the new secret that replaces the old one."""
+
+    token: IssuedToken
+    session_secret: str
+
+
+@dataclass(frozen=True)
+class SchoolChoice:
+    school_id: str
+    name: str
+    slug: str
+    user_group_name: str
+    current: bool
 
 
 class Authenticator:
@@ -113,8 +139,11 @@ class Authenticator:
         password: str,
         client_ip: str = "",
         user_agent: str = "",
+        school_slug: str = "",
         now: dt.datetime | None = None,
     ) -> LoginResult:
+        """``school_slug`` (a school's login page) picks that school when the account is an
+        active member of it; otherwise the account's first active membership is used."""
         now = now or self.clock()
         typed = directory.normalise_email(email)[:254]
         if not typed or not password:
@@ -153,42 +182,77 @@ class Authenticator:
                     else "wrong password" if not password_ok
                     else "password changed meanwhile"
                 )
-                where = (
-                    directory.active_membership(session, account_id=account.id)
-                    if account else None
-                )
+                if account is not None:
+                    where = directory.active_membership(session, account_id=account.id)
+                    school_id = where[0].school_id if where else None
+                else:  # an unknown email: the school whose login page was used, if any
+                    page = session.scalars(select(School).where(
+                        School.slug == school_slug.strip().lower())).first() \
+                        if school_slug else None
+                    school_id = page.id if page else None
                 slog.record(
                     session, event=slog.LOGIN_FAILED, detail=detail,
-                    account_id=account.id if account else None,
-                    school_id=where[0].school_id if where else None, **log,
+                    account_id=account.id if account else None, school_id=school_id, **log,
                 )
                 return Unauthenticated(BAD_CREDENTIALS)
             if rehashed:  # the cost parameters have changed since it was hashed
                 account.password_hash = rehashed
             found = directory.active_membership(session, account_id=account.id)
             if found is None:
+                latest = directory.memberships_of(session, account.id)
                 slog.record(session, event=slog.LOGIN_REFUSED, account_id=account.id,
-                            detail="no active membership", **log)
+                            school_id=latest[-1].school_id if latest else None,
+                            detail="deactivated user" if latest else "no membership", **log)
                 return PermissionDenied(NO_ACTIVE_MEMBERSHIP)
+            if school_slug:
+                wanted = self._member_of_slug(session, account.id, school_slug)
+                found = wanted or found
             membership, group, school = found
-            row, secret = sessions.open_session(
-                session, account_id=account.id, school_id=school.id, now=now,
-                client_ip=client_ip, user_agent=user_agent,
-            )
-            token = self.issuer.issue(session, self._subject(account, row, group), now=now)
+            result = self._open(session, account, found, now=now, client_ip=client_ip,
+                                user_agent=user_agent)
             slog.record(session, event=slog.LOGIN_OK, account_id=account.id,
-                        school_id=school.id, session_id=row.id, **log)
-            return LoginResult(
-                session_secret=secret,
-                session_id=row.id,
-                token=token,
-                can_elevate=group.key_holder and bool(totp.devices_of(session, account.id)),
-                display_name=account.display_name,
-                school_id=school.id,
-                school_name=school.name,
-            )
+                        school_id=school.id, session_id=result.session_id, **log)
+            return result
 
         return self._commit_then_raise(work)
+
+    @staticmethod
+    def _member_of_slug(session: Session, account_id: str, slug: str):
+        school = session.scalars(
+            select(School).where(School.slug == slug.strip().lower())
+        ).first()
+        if school is None:
+            return None
+        return directory.active_membership(session, account_id=account_id,
+                                           school_id=school.id)
+
+    def _open(self, session: Session, account: Account, found: tuple, *, now: dt.datetime,
+              client_ip: str, user_agent: str) -> LoginResult:
+        """A new session (acr=pwd) in the membership's school, and its first token."""
+        membership, group, school = found
+        row, secret = sessions.open_session(
+            session, account_id=account.id, school_id=school.id, now=now,
+            client_ip=client_ip, user_agent=user_agent,
+        )
+        membership.last_login_at = now
+        token = self.issuer.issue(session, self._subject(account, row, group), now=now)
+        has_app = bool(totp.devices_of(session, account.id))
+        has_key = bool(keys.keys_of(session, account.id))
+        others = sum(1 for m in directory.memberships_of(session, account.id)
+                     if m.active and m.school_id != school.id)
+        return LoginResult(
+            session_secret=secret,
+            session_id=row.id,
+            token=token,
+            can_elevate=group.key_holder and (has_app or has_key),
+            display_name=account.display_name,
+            school_id=school.id,
+            school_name=school.name,
+            has_authenticator_app=has_app,
+            has_security_key=has_key,
+            other_schools=others,
+            account_id=account.id,
+        )
 
     def _login_throttled(
         self, session: Session, email: str, client_ip: str, now: dt.datetime
@@ -219,7 +283,8 @@ class Authenticator:
         row = sessions.find(session, secret)
         if row is None:
             return Unauthenticated(sessions.SESSION_ENDED)
-        reason = sessions.expiry_reason(row, now=now, timeouts=self.timeouts)
+        reason = sessions.expiry_reason(row, now=now, timeouts=self.timeouts,
+                                        idle=self.idle_for(session, row.school_id))
         if reason is None:
             found = directory.active_membership(
                 session, account_id=row.account_id, school_id=row.school_id
@@ -238,6 +303,13 @@ class Authenticator:
         row.last_seen_at = now
         account = session.get(Account, row.account_id)
         return row, account, found
+
+    def idle_for(self, session: Session, school_id: str) -> dt.timedelta:
+        return school_settings.session_idle(
+            school_settings.get(session, school_id),
+            ceiling=self.timeouts.idle,
+            floor=dt.timedelta(seconds=self.config.token_ttl + 60),
+        )
 
     @staticmethod
     def _subject(account: Account, row: LoginSession, group) -> Subject:
@@ -262,11 +334,13 @@ class Authenticator:
         client_ip: str = "",
         user_agent: str = "",
         now: dt.datetime | None = None,
-    ) -> IssuedToken:
+    ) -> Elevated:
+        """Step the session up with an authenticator app's code; the session gets a new
+        secret (returned) and the old one stops working."""
         now = now or self.clock()
         cleaned = totp.clean_code(code)
 
-        def work(session: Session) -> IssuedToken | DomainError:
+        def work(session: Session) -> Elevated | DomainError:
             live = self._live(session, session_secret, now, client_ip=client_ip,
                               user_agent=user_agent)
             if isinstance(live, DomainError):
@@ -275,16 +349,9 @@ class Authenticator:
             log = dict(account_id=account.id, email=account.email, school_id=row.school_id,
                        session_id=row.id, factor=slog.FACTOR_TOTP, client_ip=client_ip,
                        user_agent=user_agent, at=now)
-            last_ok = slog.last_at(session, event=slog.ELEVATE_OK, email=account.email)
-            since = max(now - self.window, last_ok) if last_ok else now - self.window
-            failures = slog.count_since(
-                session, event=slog.ELEVATE_FAILED, since=since, account_id=account.id
-            )
-            if failures >= self.config.elevate_failures:
-                slog.record(session, event=slog.ELEVATE_THROTTLED, **log)
-                return TooManyRequests(
-                    _too_many("wrong codes", self.config.login_window_seconds)
-                )
+            throttled = self.elevation_throttled(session, account, log, now)
+            if throttled is not None:
+                return throttled
             if not totp.devices_of(session, account.id):
                 slog.record(session, event=slog.ELEVATE_FAILED, detail="no device", **log)
                 return FailedPrecondition(NO_DEVICE)
@@ -294,11 +361,97 @@ class Authenticator:
                 detail = "replayed code" if check.replay else "wrong code"
                 slog.record(session, event=slog.ELEVATE_FAILED, detail=detail, **log)
                 return InvalidArgument(BAD_CODE, field="totp_code")
-            row.acr = ACR_MFA
-            row.elevated_at = now
             row.totp_device_id = check.device.id
             slog.record(session, event=slog.ELEVATE_OK, detail=check.device.name, **log)
-            return self.issuer.issue(session, self._subject(account, row, group), now=now)
+            return self.step_up(session, row, account, group, now=now)
+
+        return self._commit_then_raise(work)
+
+    def elevation_throttled(self, session: Session, account: Account, log: dict,
+                            now: dt.datetime) -> DomainError | None:
+        """Too many failed second factors (any kind) since the last success: refuse."""
+        last_ok = slog.last_at(session, event=slog.ELEVATE_OK, email=account.email)
+        since = max(now - self.window, last_ok) if last_ok else now - self.window
+        failures = slog.count_since(
+            session, event=slog.ELEVATE_FAILED, since=since, account_id=account.id
+        )
+        if failures < self.config.elevate_failures:
+            return None
+        slog.record(session, event=slog.ELEVATE_THROTTLED, **log)
+        return TooManyRequests(_too_many("failed attempts", self.config.login_window_seconds))
+
+    def step_up(self, session: Session, row: LoginSession, account: Account, group, *,
+                now: dt.datetime) -> Elevated:
+        """acr=mfa for this session, under a new secret (session fixation)."""
+        row.acr = ACR_MFA
+        row.elevated_at = now
+        secret = sessions.rotate_secret(row)
+        token = self.issuer.issue(session, self._subject(account, row, group), now=now)
+        return Elevated(token=token, session_secret=secret)
+
+    def live(self, session: Session, secret: str, now: dt.datetime, *, client_ip: str = "",
+             user_agent: str = ""):
+        """The live session of a secret with its account and membership, or the refusal."""
+        return self._live(session, secret, now, client_ip=client_ip, user_agent=user_agent)
+
+    def commit_then_raise(self, work: Callable[[Session], T | DomainError]) -> T:
+        return self._commit_then_raise(work)
+
+    # ---- schools (SSO accounts) -------------------------------------------------------------
+
+    def schools_of(self, *, account_id: str, current_school_id: str) -> list[SchoolChoice]:
+        """The schools an account is an active user of (the switch menu). The account's own
+        memberships of every school: read without the caller's school scope (and so without
+        PostgreSQL's row-level security wall), filtered by the account instead."""
+        with school_scope(None), self.db.read() as session:
+            return [
+                SchoolChoice(school_id=school.id, name=school.name, slug=school.slug,
+                             user_group_name=group.name,
+                             current=school.id == current_school_id)
+                for _m, group, school in directory.active_memberships(session, account_id)
+            ]
+
+    def switch_school(
+        self,
+        *,
+        session_secret: str,
+        school_id: str,
+        client_ip: str = "",
+        user_agent: str = "",
+        now: dt.datetime | None = None,
+    ) -> LoginResult:
+        """Leave this session for a fresh one in another school of the same account: a new
+        secret, acr=pwd (elevate again there), that school's group. Nothing carries across.
+        A school the account is not an active user of is refused and logged, and the current
+        session stays as it was."""
+        now = now or self.clock()
+
+        def work(session: Session) -> LoginResult | DomainError:
+            live = self._live(session, session_secret, now, client_ip=client_ip,
+                              user_agent=user_agent)
+            if isinstance(live, DomainError):
+                return live
+            row, account, _found = live
+            log = dict(account_id=account.id, email=account.email, session_id=row.id,
+                       client_ip=client_ip, user_agent=user_agent, at=now)
+            target = directory.active_membership(
+                session, account_id=account.id, school_id=school_id
+            ) if school_id else None
+            if target is None:
+                slog.record(session, event=slog.SCHOOL_SWITCH_REFUSED, school_id=row.school_id,
+                            detail=f"no active membership of {school_id[:40]!r}", **log)
+                return PermissionDenied(NOT_A_MEMBER)
+            sessions.revoke(row, now=now, reason=sessions.REVOKED_SWITCHED)
+            result = self._open(session, account, target, now=now, client_ip=client_ip,
+                                user_agent=user_agent)
+            # A session opened through OAuth2 stays its client's (the new secret is the
+            # client's refresh token now).
+            fresh = session.get(LoginSession, result.session_id)
+            fresh.oauth_client_id, fresh.oauth_scope = row.oauth_client_id, row.oauth_scope
+            slog.record(session, event=slog.SCHOOL_SWITCHED, school_id=school_id,
+                        detail=f"from session {row.id}",
+                        **dict(log, session_id=result.session_id))
+            return result
 
         return self._commit_then_raise(work)
 
@@ -324,6 +477,22 @@ class Authenticator:
 
         return self._commit_then_raise(work)
 
+    def refresh_with_subject(
+        self, *, session_secret: str, now: dt.datetime | None = None,
+    ) -> tuple[IssuedToken, Account, LoginSession]:
+        """As ``refresh``, also returning the account and session (OIDC refresh grant)."""
+        now = now or self.clock()
+
+        def work(session: Session):
+            live = self._live(session, session_secret, now, client_ip="", user_agent="")
+            if isinstance(live, DomainError):
+                return live
+            row, account, (_membership, group, _school) = live
+            return (self.issuer.issue(session, self._subject(account, row, group), now=now),
+                    account, row)
+
+        return self._commit_then_raise(work)
+
     def logout(
         self,
         *,
@@ -335,7 +504,7 @@ class Authenticator:
         """End the session. Ending an unknown or already ended session is not an error."""
         now = now or self.clock()
         with self.db.transaction() as session:
-            row = sessions.find(session, session_secret)
+            row = sessions.find_for_logout(session, session_secret)
             if row is None or row.revoked_at is not None:
                 return
             sessions.revoke(row, now=now, reason=sessions.REVOKED_LOGOUT)

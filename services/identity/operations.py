@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
-from services.identity import directory, sessions, tokens, totp
+from services.identity import directory, integrations, sessions, tokens, totp
 from services.identity import security_log as slog
 from services.identity.config import IdentityConfig, load_config
 from services.identity.events import OutboxPublisher
@@ -55,6 +55,7 @@ def create_school(
     time_zone: str = "Europe/London",
     school_id: str | None = None,
     with_default_groups: bool = False,
+    postcode: str = "",
     actor: str = OPERATOR,
     now: dt.datetime | None = None,
 ) -> str:
@@ -64,7 +65,7 @@ def create_school(
     with db.transaction() as session:
         school, _ = directory.create_school(
             session, publisher, name=name, slug=slug, time_zone=time_zone,
-            school_id=school_id, now=now, actor=actor,
+            school_id=school_id, now=now, actor=actor, postcode=postcode,
         )
         if with_default_groups:
             for group_name, key_holder, permissions in DEFAULT_GROUPS:
@@ -270,3 +271,22 @@ def rotate_signing_keys(
             token_ttl=config.token_ttl,
         )
         return key.kid
+
+
+def create_integration_client(
+    db: Database,
+    *,
+    school_id: str,
+    name: str,
+    scope: str,
+    actor: str = OPERATOR,
+    now: dt.datetime | None = None,
+) -> tuple[str, str]:
+    """An OAuth2 client-credentials client of a school (e.g. an MIS connector with
+    ``mis.import``); returns (client_id, client_secret). The secret is not kept."""
+    with db.transaction() as session:
+        directory.get_school(session, school_id)
+        client, secret = integrations.create_client(
+            session, school_id=school_id, name=name, scope=scope, now=now or utcnow(),
+            actor=actor)
+        return client.id, secret

@@ -52,34 +52,37 @@ class Passwords:
             self._hasher.verify(self._dummy, password)
 
 
-def check_strength(password: str, *, user_inputs: list[str] | tuple[str, ...] = ()) -> None:
-    """Refuse a password that is too short, too long or easy to guess (raises InvalidArgument).
+def strength_problems(
+    password: str, *, user_inputs: list[str] | tuple[str, ...] = ()
+) -> list[str]:
+    """Why a password would be refused (empty when it is strong enough).
 
     ``user_inputs`` (email, name, school) count as known words: a password built from them
     is weak.
     """
     if len(password) < MIN_LENGTH:
-        raise InvalidArgument(
-            f"Use at least {MIN_LENGTH} characters for your password.", field="password"
-        )
+        return [f"Use at least {MIN_LENGTH} characters for your password."]
     if len(password) > MAX_LENGTH:
-        raise InvalidArgument(
-            f"Use at most {MAX_LENGTH} characters for your password.", field="password"
-        )
+        return [f"Use at most {MAX_LENGTH} characters for your password."]
     inputs = []
     for value in user_inputs:
         if value:
             inputs.append(value)
             inputs.extend(part for part in value.replace("@", " ").replace(".", " ").split())
     result = zxcvbn(password[:100], user_inputs=inputs)
-    if result["score"] < MIN_SCORE:
-        feedback = result.get("feedback") or {}
-        hint = feedback.get("warning") or ""
-        suggestions = " ".join(feedback.get("suggestions") or [])
-        advice = " ".join(p for p in (hint, suggestions) if p)
-        message = "That password is too easy to guess."
-        if advice:
-            message += f" {advice}"
-        else:
-            message += " Try a longer phrase of unrelated words."
-        raise InvalidArgument(message, field="password")
+    if result["score"] >= MIN_SCORE:
+        return []
+    feedback = result.get("feedback") or {}
+    problems = ["That password is too easy to guess."]
+    if feedback.get("warning"):
+        problems.append(feedback["warning"])
+    problems.extend(feedback.get("suggestions") or ["Try a longer phrase of unrelated words."])
+    return problems
+
+
+def check_strength(password: str, *, user_inputs: list[str] | tuple[str, ...] = ()) -> None:
+    """Refuse a password that is too short, too long or easy to guess (raises InvalidArgument
+    whose message gives the reasons)."""
+    problems = strength_problems(password, user_inputs=user_inputs)
+    if problems:
+        raise InvalidArgument(" ".join(problems), field="password")

@@ -22,9 +22,26 @@ SESSION_EXPIRED = "session_expired"
 PASSWORD_SET = "password_set"  # noqa: S105 - an event name
 TOTP_DEVICE_ADDED = "totp_device_added"
 TOTP_DEVICE_REMOVED = "totp_device_removed"
+TOTP_DEVICE_REFUSED = "totp_device_refused"  # a wrong code while setting one up
+SECURITY_KEY_ADDED = "security_key_added"
+SECURITY_KEY_REFUSED = "security_key_refused"
+SECURITY_KEY_REMOVED = "security_key_removed"
+SECOND_FACTORS_REMOVED = "second_factors_removed"  # by an admin, for a lost phone
+PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105 - an event name
+PASSWORD_RESET_UNKNOWN_EMAIL = "password_reset_unknown_email"  # noqa: S105
+PASSWORD_RESET_THROTTLED = "password_reset_throttled"  # noqa: S105
+PASSWORD_RESET_REFUSED = "password_reset_refused"  # noqa: S105 - a used or expired link
+SCHOOL_SWITCHED = "school_switched"
+SCHOOL_SWITCH_REFUSED = "school_switch_refused"
+USER_CHANGED = "user_changed"  # an admin changed a user (detail says what)
+TOKEN_ISSUED = "token_issued"  # noqa: S105 - an event name (OAuth2 client credentials)
+TOKEN_REFUSED = "token_refused"  # noqa: S105 - an event name
+INTEGRATION_CREATED = "integration_created"
+INTEGRATION_REVOKED = "integration_revoked"
 
 FACTOR_PASSWORD = "password"  # noqa: S105 - a factor name
 FACTOR_TOTP = "totp"
+FACTOR_SECURITY_KEY = "security_key"
 
 
 def record(
@@ -88,3 +105,34 @@ def last_at(session: Session, *, event: str, email: str) -> dt.datetime | None:
         .where(SecurityLogEntry.event == event, SecurityLogEntry.email == email)
         .execution_options(all_schools=True)
     ).scalar_one()
+
+
+LIMIT_DEFAULT = 50
+LIMIT_MAX = 500
+
+
+def entries(
+    session: Session,
+    *,
+    school_id: str,
+    account_id: str = "",
+    unknown_emails: bool = False,
+    limit: int = 0,
+    before: dt.datetime | None = None,
+) -> list[SecurityLogEntry]:
+    """A school's security log, newest first: one person's entries, or attempts made with
+    emails that match no account (``unknown_emails``), or everything."""
+    limit = LIMIT_DEFAULT if not limit or limit < 0 else min(limit, LIMIT_MAX)
+    query = (
+        select(SecurityLogEntry)
+        .where(SecurityLogEntry.school_id == school_id)
+        .order_by(SecurityLogEntry.at.desc(), SecurityLogEntry.id)
+        .limit(limit)
+    )
+    if account_id:
+        query = query.where(SecurityLogEntry.account_id == account_id)
+    if unknown_emails:
+        query = query.where(SecurityLogEntry.account_id.is_(None))
+    if before is not None:
+        query = query.where(SecurityLogEntry.at < before)
+    return list(session.scalars(query))

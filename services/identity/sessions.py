@@ -25,6 +25,7 @@ REVOKED_IDLE = "idle_timeout"
 REVOKED_MAX_AGE = "max_age"
 REVOKED_PASSWORD = "password_changed"  # noqa: S105 - a reason
 REVOKED_MEMBERSHIP = "membership_inactive"
+REVOKED_SWITCHED = "switched_school"
 
 
 @dataclass(frozen=True)
@@ -72,13 +73,35 @@ def find(session: Session, secret: str) -> LoginSession | None:
     ).first()
 
 
-def expiry_reason(row: LoginSession, *, now: dt.datetime, timeouts: Timeouts) -> str | None:
-    """Why the session can no longer be used, or None while it is live."""
+def find_for_logout(session: Session, secret: str) -> LoginSession | None:
+    """The session a secret belongs to, or belonged to before elevation replaced it: an old
+    secret can still end its session, never use it."""
+    row = find(session, secret)
+    if row is not None or not secret or len(secret) > 200:
+        return row
+    return session.scalars(
+        select(LoginSession).where(LoginSession.previous_secret_hash == hash_secret(secret))
+    ).first()
+
+
+def rotate_secret(row: LoginSession) -> str:
+    """A new secret for a session whose privileges just changed (session fixation: whoever
+    knew the old secret does not get the new privileges). Returns the new secret."""
+    secret = secrets.token_urlsafe(32)
+    row.previous_secret_hash = row.secret_hash
+    row.secret_hash = hash_secret(secret)
+    return secret
+
+
+def expiry_reason(row: LoginSession, *, now: dt.datetime, timeouts: Timeouts,
+                  idle: dt.timedelta | None = None) -> str | None:
+    """Why the session can no longer be used, or None while it is live. ``idle`` (the
+    school's idle timeout) replaces ``timeouts.idle`` when given."""
     if row.revoked_at is not None:
         return row.revoked_reason or "revoked"
     if now - row.created_at > timeouts.max_age:
         return REVOKED_MAX_AGE
-    if now - row.last_seen_at > timeouts.idle:
+    if now - row.last_seen_at > (idle if idle is not None else timeouts.idle):
         return REVOKED_IDLE
     return None
 

@@ -99,6 +99,30 @@ def build_claims(subject: Subject, *, now: dt.datetime, ttl: int) -> dict:
     }
 
 
+ACCESS_INTEGRATION = "integration"
+
+
+def build_client_claims(*, client_id: str, school_id: str, scope: str, name: str,
+                        now: dt.datetime, ttl: int) -> dict:
+    iat = epoch(now)
+    return {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": client_id,
+        "sid": "",
+        "school": school_id,
+        "grp": "",
+        "acr": "",
+        "access": ACCESS_INTEGRATION,
+        "perms": [],
+        "name": name,
+        "scope": scope,
+        "client_id": client_id,
+        "iat": iat,
+        "exp": iat + ttl,
+    }
+
+
 def _purpose(kid: str) -> str:
     return f"jwk:{kid}"
 
@@ -192,11 +216,26 @@ class TokenIssuer:
             return cached
 
     def issue(self, session: Session, subject: Subject, *, now: dt.datetime) -> IssuedToken:
-        key = self.current_key(session, now=now)
         claims = build_claims(subject, now=now, ttl=self.ttl)
-        token = jwt.encode({"alg": ALGORITHM, "kid": key.kid, "typ": "JWT"}, claims,
-                           self._private_key(key))
-        return IssuedToken(token=token, expires_in=self.ttl, claims=claims)
+        return IssuedToken(token=self.sign(session, claims, now=now), expires_in=self.ttl,
+                           claims=claims)
+
+    def issue_for_client(self, session: Session, *, client_id: str, school_id: str,
+                         scope: str, name: str, now: dt.datetime) -> IssuedToken:
+        """An integration's token (client credentials): its school and one scope, no
+        permissions, ``access`` "integration". Every service refuses it for anything but
+        what its scope names."""
+        claims = build_client_claims(client_id=client_id, school_id=school_id, scope=scope,
+                                     name=name, now=now, ttl=self.ttl)
+        return IssuedToken(token=self.sign(session, claims, now=now), expires_in=self.ttl,
+                           claims=claims)
+
+    def sign(self, session: Session, claims: dict, *, now: dt.datetime,
+             typ: str = "JWT") -> str:
+        """Sign any claims (access tokens, OIDC ID tokens) with the current key."""
+        key = self.current_key(session, now=now)
+        return jwt.encode({"alg": ALGORITHM, "kid": key.kid, "typ": typ}, claims,
+                          self._private_key(key))
 
     def jwks_json(self, session: Session, *, now: dt.datetime) -> str:
         return json.dumps(jwks(session, now=now), sort_keys=True)

@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import io
 import re
 from dataclasses import dataclass
 
 import pyotp
-from sqlalchemy import or_, select, update
+import segno
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from services.identity.models import TotpDevice
+from services.identity.models import TotpDevice, TotpEnrolment
 from services.identity.secretbox import SecretBox
 from shared.db import new_id
-from shared.errors import InvalidArgument
+from shared.errors import InvalidArgument, NotFound
 
 DIGITS = 6
 INTERVAL = 30
 VALID_WINDOW = 1  # steps either side of now
 ISSUER = "Haven"
+ENROLMENT_LIFETIME = dt.timedelta(minutes=10)
+ENROLMENT_GONE = "That setup has expired. Start adding the device again."
 _B32 = re.compile(r"^[A-Z2-7]{26,128}$")  # at least 128 bits (RFC 4226 section 4)
 
 
@@ -163,7 +167,7 @@ def check_code(
                 TotpDevice.id == device.id,
                 or_(TotpDevice.last_used_step.is_(None), TotpDevice.last_used_step < step),
             )
-            .values(last_used_step=step, verified=True)
+            .values(last_used_step=step, verified=True, last_used_at=now)
             .execution_options(synchronize_session=False)
         ).rowcount
         if claimed == 1:
@@ -182,3 +186,73 @@ def remove_devices(session: Session, *, account_id: str, device_id: str | None =
             removed += 1
     session.flush()
     return removed
+
+
+def cancel_enrolments(session: Session, *, account_id: str) -> None:
+    session.execute(delete(TotpEnrolment).where(TotpEnrolment.account_id == account_id))
+
+
+# ---- adding a device: show the secret (QR code), then confirm it with a code ---------------
+
+
+def qr_svg(uri: str) -> str:
+    """The otpauth URI as an SVG QR code (inline-able, no external resources)."""
+    out = io.BytesIO()
+    segno.make(uri, error="m").save(out, kind="svg", scale=4, border=2, xmldecl=False,
+                                    svgns=True, title="Authenticator app QR code")
+    return out.getvalue().decode("utf-8")
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    id: str
+    secret: str
+    uri: str
+    svg: str
+    expires_at: dt.datetime
+
+
+def begin_enrolment(session: Session, box: SecretBox, *, account_id: str, session_id: str,
+                    email: str, now: dt.datetime) -> Enrolment:
+    """A new secret for the caller to scan; nothing is a device until a code confirms it."""
+    # One setup at a time per session (a new one replaces it); expired ones go.
+    session.execute(delete(TotpEnrolment).where(
+        TotpEnrolment.account_id == account_id,
+        (TotpEnrolment.expires_at <= now) | (TotpEnrolment.session_id == session_id)))
+    secret = new_secret()
+    enrolment_id = new_id()
+    session.add(TotpEnrolment(
+        id=enrolment_id, account_id=account_id, session_id=session_id,
+        secret=box.seal(secret, purpose=f"totp-enrolment:{enrolment_id}"),
+        created_at=now, expires_at=now + ENROLMENT_LIFETIME,
+    ))
+    session.flush()
+    uri = provisioning_uri(secret, email=email)
+    return Enrolment(id=enrolment_id, secret=secret, uri=uri, svg=qr_svg(uri),
+                     expires_at=now + ENROLMENT_LIFETIME)
+
+
+def confirm_enrolment(session: Session, box: SecretBox, *, enrolment_id: str,
+                      account_id: str, session_id: str, name: str, code: str,
+                      now: dt.datetime) -> TotpDevice | None:
+    """Save the device if ``code`` is its current code (None when it is not). The code's
+    time step is spent, so it cannot then be used to elevate. The device stays unverified
+    until it is first used to log in or elevate."""
+    enrolment = session.get(TotpEnrolment, enrolment_id) if enrolment_id else None
+    if (
+        enrolment is None
+        or enrolment.account_id != account_id
+        or enrolment.session_id != session_id
+        or now >= enrolment.expires_at
+    ):
+        raise NotFound(ENROLMENT_GONE, field="enrolment_id")
+    secret = box.open(enrolment.secret, purpose=f"totp-enrolment:{enrolment.id}")
+    step = matching_step(secret, clean_code(code), now)
+    if step is None:
+        return None
+    device, _ = add_device(session, box, account_id=account_id, name=name, secret=secret,
+                           now=now, verified=False)
+    device.last_used_step = step
+    session.delete(enrolment)
+    session.flush()
+    return device

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from sqlalchemy import select
 
 import services.identity
 from haven.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -68,7 +69,7 @@ def seed_second_school(db: Database, outbox: Outbox, config: IdentityConfig = TE
     t0 = utcnow() - dt.timedelta(days=1)
     operations.create_school(
         db, outbox, name="Oakfield Primary", slug="oakfield", time_zone="Europe/London",
-        school_id=OTHER_SCHOOL_ID, with_default_groups=True, now=t0,
+        school_id=OTHER_SCHOOL_ID, with_default_groups=True, now=t0, postcode=" ls1  4ab",
     )
     for email, name, group in (
         (OTHER_DSL, "Olive Head", "DSL"),
@@ -132,6 +133,27 @@ class Served:
             now=self.clock() + dt.timedelta(seconds=30 * steps),
         )
 
+    def elevated(self, email: str, *, steps: int = 0, ip: str = "192.0.2.10"):
+        """Log in and elevate with the authenticator app: (token, session secret)."""
+        reply = self.login(email, ip=ip)
+        token = self.elevate(reply.session_id, self.code(email, steps=steps), ip=ip)
+        return token.access_token, token.session_id
+
+    def call(self, method: str, request, token: str | None = None, **metadata):
+        meta = [("authorization", f"Bearer {token}")] if token else []
+        meta += [(k.replace("_", "-"), v) for k, v in metadata.items()]
+        return getattr(self.stub, method)(request, metadata=meta)
+
+    def events(self, routing_key: str, message_cls) -> list:
+        """Payloads of the outbox rows with this routing key, oldest first."""
+        from shared.events.envelope import decode_envelope, open_payload
+
+        with self.db.read() as s:
+            bodies = list(s.scalars(select(EVENTS.outbox.c.body)
+                                    .where(EVENTS.outbox.c.routing_key == routing_key)
+                                    .order_by(EVENTS.outbox.c.seq)))
+        return [open_payload(decode_envelope(b), message_cls) for b in bodies]
+
     def list_staff(self, token: str, query: str = "", limit: int = 0):
         return self.stub.ListStaff(
             identity_pb2.ListStaffRequest(query=query, limit=limit),
@@ -163,3 +185,9 @@ def identity(seeded_template, tmp_path):
 
 def bearer(token: str) -> list[tuple[str, str]]:
     return [("authorization", f"Bearer {token}")]
+
+
+def refused(call, *args, **kwargs) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as info:
+        call(*args, **kwargs)
+    return info.value

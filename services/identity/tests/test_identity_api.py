@@ -195,9 +195,12 @@ def test_elevating_a_key_holder_gives_full_access(identity):
     [ok] = log_rows(identity, event="elevate_ok")
     assert (ok.factor, ok.account_id, ok.session_id) == ("totp", claims.account_id,
                                                          claims.session_id)
-    # A refresh keeps the elevation.
-    again = identity.refresh(reply.session_id)
+    # The session now has a new secret (session fixation): a refresh with it keeps the
+    # elevation; the secret from before the elevation can no longer refresh it.
+    assert token.session_id and token.session_id != reply.session_id
+    again = identity.refresh(token.session_id)
     assert (again.access, again.acr) == ("full", "mfa")
+    assert refused(identity.refresh, reply.session_id).code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 def test_codes_one_step_either_side_are_accepted_but_not_two(identity):
@@ -277,30 +280,30 @@ def test_elevating_an_unknown_session_is_refused(identity):
 
 
 def test_refresh_within_the_idle_time_keeps_the_session_alive(identity):
-    session = identity.login(TEACHER1).session_id
+    session = identity.login(TEACHER1).session_id  # the school's idle timeout: 15 minutes
     for _ in range(3):
-        identity.clock.advance(25 * 60)
+        identity.clock.advance(14 * 60)
         assert identity.refresh(session).access == "restricted"
 
 
 def test_refresh_after_the_idle_timeout_is_refused(identity):
     session = identity.login(TEACHER1).session_id
-    identity.clock.advance(30 * 60 + 1)
+    identity.clock.advance(15 * 60 + 1)
     error = refused(identity.refresh, session)
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED
     assert error.details() == "Your session has ended. Please log in again."
     assert log_rows(identity, event="session_expired")[-1].detail == "idle_timeout"
     # Ended for good, even if the clock were to say otherwise.
-    identity.clock.advance(-(30 * 60 + 1))
+    identity.clock.advance(-(15 * 60 + 1))
     assert refused(identity.refresh, session).code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 def test_refresh_after_the_absolute_timeout_is_refused(identity):
     session = identity.login(TEACHER1).session_id
-    for _ in range(28):  # 28 x 25 min = 11 h 40 min: never idle
-        identity.clock.advance(25 * 60)
+    for _ in range(51):  # 51 x 14 min = 11 h 54 min: never idle
+        identity.clock.advance(14 * 60)
         identity.refresh(session)
-    identity.clock.advance(25 * 60)
+    identity.clock.advance(14 * 60)
     assert refused(identity.refresh, session).code() == grpc.StatusCode.UNAUTHENTICATED
     assert log_rows(identity, event="session_expired")[-1].detail == "max_age"
 
@@ -321,8 +324,9 @@ def test_logout_then_refresh_is_refused(identity):
 
 
 def test_refresh_reflects_the_group_as_it_is_now(identity):
-    session = identity.login(DSL).session_id
-    assert identity.elevate(session, identity.code(DSL)).access == "full"
+    elevated = identity.elevate(identity.login(DSL).session_id, identity.code(DSL))
+    assert elevated.access == "full"
+    session = elevated.session_id
     operations.create_account(
         identity.db, identity.spec.outbox, school_id=DEMO_SCHOOL_ID, email=DSL,
         display_name="Dana Lead", user_group=TEACHERS_GROUP_ID,

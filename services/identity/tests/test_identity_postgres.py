@@ -60,13 +60,14 @@ def test_login_elevate_refresh_logout(pg_identity):
     assert reply.can_elevate and reply.school_id == DEMO_SCHOOL_ID
     token = pg_identity.elevate(reply.session_id, pg_identity.code("dsl@demo.haven.test"))
     assert (token.access, token.acr) == ("full", "mfa")
+    secret = token.session_id  # a new secret after elevation
     with pytest.raises(grpc.RpcError) as replay:
-        pg_identity.elevate(reply.session_id, pg_identity.code("dsl@demo.haven.test"))
+        pg_identity.elevate(secret, pg_identity.code("dsl@demo.haven.test"))
     assert replay.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert pg_identity.refresh(reply.session_id).access == "full"
-    pg_identity.stub.Logout(identity_pb2.LogoutRequest(session_id=reply.session_id))
+    assert pg_identity.refresh(secret).access == "full"
+    pg_identity.stub.Logout(identity_pb2.LogoutRequest(session_id=secret))
     with pytest.raises(grpc.RpcError) as ended:
-        pg_identity.refresh(reply.session_id)
+        pg_identity.refresh(secret)
     assert ended.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 

@@ -52,3 +52,25 @@ def test_environment_overrides_and_validation(monkeypatch):
     monkeypatch.setenv("IDENTITY_KEY_SECRET", "short")
     with pytest.raises(ConfigError, match="IDENTITY_KEY_SECRET"):
         load_config()
+
+
+def test_the_oidc_and_webauthn_settings(monkeypatch):
+    monkeypatch.setenv("IDENTITY_HTTP_PORT", "9443")
+    monkeypatch.setenv("IDENTITY_ISSUER_URL", "https://id.haven.example/")
+    monkeypatch.setenv("IDENTITY_GATEWAY_REDIRECT_URIS",
+                       "https://haven.example/auth/callback, https://b.haven.example/cb")
+    monkeypatch.setenv("IDENTITY_WEBAUTHN_RP_ID", "haven.example")
+    monkeypatch.setenv("IDENTITY_WEBAUTHN_ORIGINS", "https://haven.example")
+    config = load_config()
+    assert (config.http_port, config.issuer_url) == (9443, "https://id.haven.example")
+    assert config.gateway_redirect_uris == ("https://haven.example/auth/callback",
+                                            "https://b.haven.example/cb")
+    assert (config.webauthn_rp_id, config.webauthn_origins) == (
+        "haven.example", ("https://haven.example",))
+    monkeypatch.setenv("IDENTITY_GATEWAY_REDIRECT_URIS", "/auth/callback")
+    with pytest.raises(ConfigError, match="IDENTITY_GATEWAY_REDIRECT_URIS"):
+        load_config()
+    monkeypatch.delenv("IDENTITY_GATEWAY_REDIRECT_URIS")
+    monkeypatch.setenv("IDENTITY_WEBAUTHN_RP_ID", "https://haven.example")
+    with pytest.raises(ConfigError, match="IDENTITY_WEBAUTHN_RP_ID"):
+        load_config()
