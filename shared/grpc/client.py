@@ -48,6 +48,9 @@ def make_channel(addr: str, service_descriptor=None) -> grpc.Channel:
         ("grpc.keepalive_time_ms", 30000),
         # A restarted peer is found again within seconds (gRPC's default backoff reaches 120 s).
         ("grpc.max_reconnect_backoff_ms", 5000),
+        # Each channel owns its connections: a subchannel shared with an older channel to the
+        # same address may still be in reconnect backoff and fail calls at once.
+        ("grpc.use_local_subchannel_pool", 1),
     ]
     if service_descriptor is not None:
         options.append(("grpc.service_config", _service_config(service_descriptor)))
