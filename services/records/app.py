@@ -20,9 +20,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def directory_consumer(db: Database) -> Consumer:
-    """identity's accounts and user groups -> the staff directory records keeps."""
+    """identity's accounts, user groups and alert groups -> the directory records keeps."""
     return handlers.register(
         Consumer(service="records", name="directory", db=db, inbox=EVENTS.inbox)
+    )
+
+
+def mis_consumer(db: Database) -> Consumer:
+    """The MIS import's students, groups, contacts and attendance -> records."""
+    return handlers.register_mis(
+        Consumer(service="records", name="mis", db=db, inbox=EVENTS.inbox)
     )
 
 
@@ -39,6 +46,6 @@ def build(settings: ServiceSettings, *, verifier: TokenVerifier | None = None) -
             servicer, server)],
         service_names=[SERVICE_NAME],
         outbox=outbox,
-        consumers=[directory_consumer(db)],
+        consumers=[directory_consumer(db), mis_consumer(db)],
         verifier=verifier or TokenVerifier(identity_jwks_fetcher(settings.platform.identity_addr)),
     )

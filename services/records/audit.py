@@ -9,16 +9,19 @@ inside it. Domain code may say more about a refusal (which student it concerned)
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.records.models import AuditEntry
-from shared.context import current_request, optional_claims
+from shared.context import current_claims, current_request, optional_claims
 from shared.db import Database, utcnow
-from shared.errors import DomainError, NotFound, PermissionDenied
+from shared.errors import DomainError, InvalidArgument, NotFound, PermissionDenied
 
 log = logging.getLogger(__name__)
 
@@ -83,3 +86,64 @@ def unit_of_work(db: Database, operation: str) -> Iterator[Session]:
     except DomainError as exc:
         record_refusal(db, operation, exc)
         raise
+
+
+# ---- reading the trail ---------------------------------------------------------------------------
+
+DEFAULT_ENTRIES = 200
+MAX_ENTRIES = 1000
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    entry: AuditEntry
+    account_name: str
+
+
+def list_entries(
+    session: Session, *, student_id: str = "", account_id: str = "",
+    from_date: dt.date | None = None, to_date: dt.date | None = None, limit: int = 0,
+) -> list[AuditLine]:
+    """Every view and change about one student (Audit Report) or by one user (Admin > Users >
+    Audits), newest first. Per student: elevated with student details, and the student visible
+    to the caller; per user: administrators."""
+    from services.records.access import require_admin, require_full_access, viewer
+    from services.records.models import StaffMember
+    from services.records.students import visible_student
+
+    claims = current_claims()
+    student_id, account_id = (student_id or "").strip(), (account_id or "").strip()
+    if bool(student_id) == bool(account_id):
+        raise InvalidArgument("Ask for one student's or one user's audit trail.",
+                              field="student_id")
+    query = select(AuditEntry).where(AuditEntry.school_id == claims.school_id)
+    if student_id:
+        try:
+            require_full_access(claims, "view_student_details", "A student's audit report")
+        except PermissionDenied as exc:
+            raise refuse(exc, student_id=None, detail=f"student {student_id[:40]}") from None
+        student = visible_student(session, viewer(session, claims), student_id)
+        query = query.where(AuditEntry.student_id == student.id)
+    else:
+        try:
+            require_admin(claims, "A user's audit trail")
+        except PermissionDenied as exc:
+            raise refuse(exc, detail=f"account {account_id[:40]}") from None
+        query = query.where(AuditEntry.account_id == account_id)
+    if from_date:
+        query = query.where(AuditEntry.at >= dt.datetime.combine(from_date, dt.time()))
+    if to_date:
+        query = query.where(
+            AuditEntry.at < dt.datetime.combine(to_date + dt.timedelta(days=1), dt.time()))
+    limit = max(1, min(limit or DEFAULT_ENTRIES, MAX_ENTRIES))
+    entries = list(session.scalars(
+        query.order_by(AuditEntry.at.desc(), AuditEntry.id).limit(limit)))
+    names = dict(session.execute(
+        select(StaffMember.account_id, StaffMember.display_name).where(
+            StaffMember.school_id == claims.school_id,
+            StaffMember.account_id.in_({e.account_id for e in entries}),
+        )
+    ).all()) if entries else {}
+    record(session, "audit.viewed", student_id=student_id or None,
+           detail=f"account {account_id}" if account_id else "")
+    return [AuditLine(entry=e, account_name=names.get(e.account_id, "")) for e in entries]

@@ -1,70 +1,76 @@
-"""Incidents: adding one, opening one, a student's chronology, the caller's recent history.
+"""Adding an incident (sections 5 and 33), the caller's recent history, My Assigned.
 
-Who may open an incident:
-- an elevated caller whose group may see student details and may view at least one of the
-  incident's categories;
-- anyone with an unread alert for it (reading it and marking it read closes that door for a
-  restricted caller: the alert was their only way in);
-- its author, for 7 days (the "My History" list).
+An incident is about one student, has text and at least one category the caller may add to,
+happened at a time (default now, at most a day ahead), is active or closed, may be assigned
+to a key holder, may involve agencies, and may alert colleagues and alert groups (the school
+may insist on at least one alert). Linked students get a copy each (sharing a link group) and
+may be monitored under the same categories. Adding an incident monitors its student under its
+categories and raises the automatic alerts. Events never carry the text.
+
+Reading (who may open what, the chronology) is in ``chronology.py``; the helpers here are
+shared with actions and the chronology's options (``actions.py``, ``editing.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from sqlalchemy import exists, select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.records import audit
-from services.records.access import CategoryRights, category_rights, require_full_access
-from services.records.categories import CategoryView, view_of
+from services.records.access import Viewer, viewer
+from services.records.agencies import agencies_to_tag
+from services.records.alerts import (
+    automatic_recipients,
+    merge,
+    raise_alerts,
+    resolve_recipients,
+    warnings_for,
+)
+from services.records.chronology import (
+    ACTION_COLUMNS,
+    HISTORY_WINDOW,
+    ActionView,
+    IncidentView,
+    load,
+    view_one,
+)
 from services.records.models import (
-    Alert,
+    Action,
+    Agency,
     Category,
+    Counter,
     Incident,
     IncidentCategory,
-    Monitoring,
+    RecordAgency,
     StaffMember,
+    Student,
 )
+from services.records.monitoring import start_monitoring
 from services.records.ports import RecordsEvents
-from services.records.students import StudentCard, find_student, full_card, monitored_categories
+from services.records.settings import settings_of
+from services.records.students import pickable_student
+from services.records.versions import snapshot
 from shared.context import Claims, current_claims
 from shared.db import new_id, utcnow
-from shared.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
+from shared.errors import Conflict, InvalidArgument, PermissionDenied
 
 MAX_TEXT = 20_000
 STATUSES = ("active", "closed")
 FUTURE_SLACK = dt.timedelta(days=1)
 EARLIEST = dt.datetime(1990, 1, 1)
-HISTORY_WINDOW = dt.timedelta(days=7)
 MAX_CATEGORIES = 50
-MAX_RECIPIENTS = 200
 MAX_REQUEST_ID = 100
-DEFAULT_CHRONOLOGY = 200
-MAX_CHRONOLOGY = 1000
+MAX_LINKED = 30
 
 
-@dataclass(frozen=True)
-class IncidentView:
-    incident: Incident
-    categories: list[CategoryView]
-    alert_unread: bool = False
-
-    @property
-    def alerted_account_ids(self) -> list[str]:
-        return [a.recipient_account_id for a in self.incident.alerts]
+# ---- checks shared by incidents and actions ------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Chronology:
-    student: StudentCard
-    incidents: list[IncidentView]
-
-
-def _dedupe(values: Iterable[str]) -> list[str]:
+def dedupe(values: Iterable[str]) -> list[str]:
     out: list[str] = []
     for v in values:
         v = (v or "").strip()
@@ -73,41 +79,53 @@ def _dedupe(values: Iterable[str]) -> list[str]:
     return out
 
 
-def _naive_utc(value: dt.datetime) -> dt.datetime:
+def naive_utc(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value
 
 
-def _unread_for(incident: Incident, account_id: str) -> bool:
-    return any(
-        a.recipient_account_id == account_id and a.read_at is None for a in incident.alerts
-    )
+def clean_text(text: str, *, what: str = "Describe what happened.") -> str:
+    text = (text or "").strip()
+    if not text:
+        raise InvalidArgument(what, field="text")
+    if len(text) > MAX_TEXT:
+        raise InvalidArgument(f"At most {MAX_TEXT} characters, please.", field="text")
+    return text
 
 
-def _view(incident: Incident, claims: Claims, rights: CategoryRights) -> IncidentView:
-    return IncidentView(
-        incident=incident,
-        categories=[view_of(c, rights) for c in incident.categories],
-        alert_unread=_unread_for(incident, claims.account_id),
-    )
+def clean_occurred(occurred_at: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    occurred = naive_utc(occurred_at) if occurred_at else now
+    if occurred > now + FUTURE_SLACK:
+        raise InvalidArgument("The date cannot be in the future.", field="occurred_at")
+    if occurred < EARLIEST:
+        raise InvalidArgument("That date is too far in the past.", field="occurred_at")
+    return occurred
 
 
-# ---- adding an incident ---------------------------------------------------------------------
+def clean_status(status: str) -> str:
+    status = (status or "active").strip().lower()
+    if status not in STATUSES:
+        raise InvalidArgument("The status is active or closed.", field="status")
+    return status
 
 
-def _categories_to_add(
-    session: Session, claims: Claims, category_ids: Iterable[str], student_id: str
+def categories_to_add(
+    session: Session, v: Viewer, category_ids: Iterable[str], student_id: str, *,
+    required: bool = True,
 ) -> list[Category]:
-    ids = _dedupe(category_ids)
+    """Known, enabled categories of the school the caller's group may add to."""
+    ids = dedupe(category_ids)
     if not ids:
-        raise InvalidArgument("Choose at least one category.", field="category_ids")
+        if required:
+            raise InvalidArgument("Choose at least one category.", field="category_ids")
+        return []
     if len(ids) > MAX_CATEGORIES:
         raise InvalidArgument("Too many categories.", field="category_ids")
     found = {
         c.id: c
         for c in session.scalars(
-            select(Category).where(Category.school_id == claims.school_id, Category.id.in_(ids))
+            select(Category).where(Category.school_id == v.school_id, Category.id.in_(ids))
         )
     }
     if any(i not in found for i in ids):
@@ -118,8 +136,7 @@ def _categories_to_add(
         raise InvalidArgument(
             f"No new incidents can be added to {', '.join(disabled)}.", field="category_ids"
         )
-    addable = category_rights(session, claims).add_incidents
-    forbidden = [c.name for c in categories if c.id not in addable]
+    forbidden = [c.name for c in categories if c.id not in v.rights.add_incidents]
     if forbidden:
         raise audit.refuse(
             PermissionDenied(
@@ -130,27 +147,75 @@ def _categories_to_add(
     return categories
 
 
-def _recipients(session: Session, claims: Claims, account_ids: Iterable[str]) -> list[str]:
-    """Active staff of this school to alert, in the order given; the author is never alerted."""
-    ids = [i for i in _dedupe(account_ids) if i != claims.account_id]
-    if len(ids) > MAX_RECIPIENTS:
-        raise InvalidArgument("Too many colleagues to alert.", field="alert_account_ids")
-    if not ids:
-        return []
-    active = set(
-        session.scalars(
-            select(StaffMember.account_id).where(
-                StaffMember.school_id == claims.school_id,
-                StaffMember.account_id.in_(ids),
-                StaffMember.active.is_(True),
-            )
+def assignee(session: Session, school_id: str, account_id: str) -> StaffMember | None:
+    """An incident is assigned to an active key holder of the school (or nobody)."""
+    account_id = (account_id or "").strip()
+    if not account_id:
+        return None
+    staff = session.scalars(select(StaffMember).where(
+        StaffMember.school_id == school_id, StaffMember.account_id == account_id)).first()
+    if staff is None or not staff.active:
+        raise InvalidArgument("Incidents are assigned to active staff of this school.",
+                              field="assigned_to")
+    if not staff.key_holder:
+        raise InvalidArgument("Incidents can only be assigned to key holders.",
+                              field="assigned_to")
+    return staff
+
+
+def next_numbers(session: Session, school_id: str, count: int = 1) -> list[int]:
+    """The school's next incident numbers (the small ID shown beside the author)."""
+    key = f"{school_id}:incident"
+    last = session.execute(
+        update(Counter).where(Counter.id == key).values(value=Counter.value + count)
+        .returning(Counter.value).execution_options(synchronize_session=False)
+    ).scalar()
+    if last is None:
+        try:
+            with session.begin_nested():
+                session.add(Counter(id=key, school_id=school_id, value=count))
+                session.flush()
+            last = count
+        except IntegrityError:  # a concurrent first incident made the row
+            last = session.execute(
+                update(Counter).where(Counter.id == key).values(value=Counter.value + count)
+                .returning(Counter.value).execution_options(synchronize_session=False)
+            ).scalar_one()
+    return list(range(last - count + 1, last + 1))
+
+
+def tag_agencies(session: Session, school_id: str, incident_id: str, action_id: str | None,
+                 agencies: list[Agency]) -> None:
+    for agency in agencies:
+        session.add(RecordAgency(id=new_id(), school_id=school_id, incident_id=incident_id,
+                                 action_id=action_id, agency_id=agency.id))
+
+
+def incident_categories(session: Session, incident: Incident) -> list[Category]:
+    """All the incident's categories (its own, then those its actions added)."""
+    rows = session.execute(
+        select(Category, IncidentCategory.action_id)
+        .join(IncidentCategory, IncidentCategory.category_id == Category.id)
+        .where(IncidentCategory.school_id == incident.school_id,
+               IncidentCategory.incident_id == incident.id)
+        .order_by(IncidentCategory.action_id.is_not(None), IncidentCategory.position)
+    ).all()
+    return [c for c, _ in rows]
+
+
+def author_name(session: Session, claims: Claims) -> str:
+    if claims.name:
+        return claims.name
+    name = session.scalars(
+        select(StaffMember.display_name).where(
+            StaffMember.school_id == claims.school_id,
+            StaffMember.account_id == claims.account_id,
         )
-    )
-    if any(i not in active for i in ids):
-        raise InvalidArgument(
-            "Only active staff of this school can be alerted.", field="alert_account_ids"
-        )
-    return ids
+    ).first()
+    return name or ""
+
+
+# ---- adding an incident --------------------------------------------------------------------------
 
 
 def _by_request_id(session: Session, claims: Claims, request_id: str) -> Incident | None:
@@ -167,7 +232,32 @@ def _replayed(session: Session, claims: Claims, incident: Incident, student_id: 
     if incident.student_id != (student_id or "").strip():
         raise Conflict("That request id was already used for another incident.",
                        field="request_id")
-    return _view(incident, claims, category_rights(session, claims))
+    return view_one(session, viewer(session, claims), incident)
+
+
+def new_incident(
+    session: Session, claims: Claims, *, student: Student, text: str, occurred: dt.datetime,
+    now: dt.datetime, status: str, categories: list[Category], number: int,
+    staff: StaffMember | None, by_name: str, link_group_id: str | None = None,
+    request_id: str | None = None, created_by: str = "", created_by_name: str = "",
+    created_at: dt.datetime | None = None,
+) -> Incident:
+    incident = Incident(
+        id=new_id(), school_id=claims.school_id, student_id=student.id, text=text,
+        occurred_at=occurred, created_at=created_at or now,
+        created_by=created_by or claims.account_id, created_by_name=created_by_name or by_name,
+        status=status, request_id=request_id, number=number,
+        assigned_to=staff.account_id if staff else None,
+        assigned_to_name=staff.display_name if staff else "",
+        link_group_id=link_group_id, version=1, pinned=False,
+    )
+    incident.student = student
+    incident.category_links = [
+        IncidentCategory(school_id=claims.school_id, category_id=c.id, category=c, position=i,
+                         student_id=student.id)
+        for i, c in enumerate(categories)
+    ]
+    return incident
 
 
 def create_incident(
@@ -181,8 +271,14 @@ def create_incident(
     status: str = "",
     alert_account_ids: Iterable[str] = (),
     request_id: str = "",
+    linked_student_ids: Iterable[str] = (),
+    monitor_linked_students: bool = False,
+    assigned_to: str = "",
+    alert_group_ids: Iterable[str] = (),
+    agency_ids: Iterable[str] = (),
 ) -> IncidentView:
-    """Record an incident, alert colleagues, start monitoring; announce it (never the text).
+    """Record an incident (and its linked students' copies), alert colleagues, start
+    monitoring; announce it (never the text).
 
     A retry with the same ``request_id`` by the same caller returns the first incident.
     """
@@ -197,59 +293,37 @@ def create_incident(
         if existing is not None:
             return _replayed(session, claims, existing, student_id)
 
-    student = find_student(session, claims, (student_id or "").strip())
-    if student is None or student.archived:
-        raise audit.refuse(NotFound("No such student."), detail=f"student {student_id[:40]!r}")
-    text = (text or "").strip()
-    if not text:
-        raise InvalidArgument("Describe what happened.", field="text")
-    if len(text) > MAX_TEXT:
-        raise InvalidArgument(f"At most {MAX_TEXT} characters, please.", field="text")
-    status = (status or "active").strip().lower()
-    if status not in STATUSES:
-        raise InvalidArgument("The status is active or closed.", field="status")
+    v = viewer(session, claims)
+    student = pickable_student(session, v, student_id)
+    text = clean_text(text)
+    status = clean_status(status)
     now = utcnow()
-    occurred = _naive_utc(occurred_at) if occurred_at else now
-    if occurred > now + FUTURE_SLACK:
-        raise InvalidArgument("The date cannot be in the future.", field="occurred_at")
-    if occurred < EARLIEST:
-        raise InvalidArgument("That date is too far in the past.", field="occurred_at")
-    categories = _categories_to_add(session, claims, category_ids, student.id)
-    recipients = _recipients(session, claims, alert_account_ids)
+    occurred = clean_occurred(occurred_at, now)
+    categories = categories_to_add(session, v, category_ids, student.id)
+    linked_ids = [i for i in dedupe(linked_student_ids) if i != student.id]
+    if len(linked_ids) > MAX_LINKED:
+        raise InvalidArgument(f"At most {MAX_LINKED} linked students.",
+                              field="linked_student_ids")
+    linked = [pickable_student(session, v, i, what="linked student") for i in linked_ids]
+    staff = assignee(session, claims.school_id, assigned_to)
+    agencies = agencies_to_tag(session, claims.school_id, agency_ids)
+    chosen = resolve_recipients(session, claims.school_id, claims.account_id,
+                                account_ids=alert_account_ids, alert_group_ids=alert_group_ids)
+    if not chosen and settings_of(session, claims.school_id).enforce_alert:
+        raise InvalidArgument("Your school asks that every incident alerts at least one "
+                              "colleague.", field="alert_account_ids")
+    by_name = author_name(session, claims)
+    link_group_id = new_id() if linked else None
 
-    incident = Incident(
-        id=new_id(),
-        school_id=claims.school_id,
-        student_id=student.id,
-        text=text,
-        occurred_at=occurred,
-        created_at=now,
-        created_by=claims.account_id,
-        created_by_name=claims.name or _staff_name(session, claims),
-        status=status,
-        request_id=request_id or None,
-    )
-    incident.student = student
-    incident.category_links = [
-        IncidentCategory(school_id=claims.school_id, category_id=c.id, category=c, position=i)
-        for i, c in enumerate(categories)
-    ]
-    incident.alerts = [
-        Alert(
-            id=new_id(),
-            school_id=claims.school_id,
-            recipient_account_id=account_id,
-            raised_by=claims.account_id,
-            raised_by_name=incident.created_by_name,
-            kind="incident",
-            created_at=now,
-        )
-        for account_id in recipients
-    ]
     if request_id:
         # A concurrent twin of this request may commit first: then return what it created.
         try:
             with session.begin_nested():
+                (number,) = next_numbers(session, claims.school_id)
+                incident = new_incident(
+                    session, claims, student=student, text=text, occurred=occurred, now=now,
+                    status=status, categories=categories, number=number, staff=staff,
+                    by_name=by_name, link_group_id=link_group_id, request_id=request_id)
                 session.add(incident)
                 session.flush()
         except IntegrityError:
@@ -258,134 +332,124 @@ def create_incident(
                 raise
             return _replayed(session, claims, existing, student.id)
     else:
+        (number,) = next_numbers(session, claims.school_id)
+        incident = new_incident(
+            session, claims, student=student, text=text, occurred=occurred, now=now,
+            status=status, categories=categories, number=number, staff=staff, by_name=by_name,
+            link_group_id=link_group_id)
         session.add(incident)
 
-    _start_monitoring(session, claims, student.id, categories, now)
-    audit.record(session, "incident.created", student_id=student.id,
-                 detail=f"incident {incident.id}")
-    events.incident_created(session, incident, categories)
-    for alert in incident.alerts:
-        events.alert_raised(session, alert, incident, categories)
-    return _view(incident, claims, category_rights(session, claims))
+    copies = []
+    numbers = next_numbers(session, claims.school_id, len(linked)) if linked else []
+    for other, n in zip(linked, numbers, strict=True):
+        copy = new_incident(
+            session, claims, student=other, text=text, occurred=occurred, now=now,
+            status=status, categories=categories, number=n, staff=staff, by_name=by_name,
+            link_group_id=link_group_id)
+        session.add(copy)
+        copies.append(copy)
+    session.flush()
+
+    for record in [incident, *copies]:
+        tag_agencies(session, claims.school_id, record.id, None, agencies)
+        snapshot(session, record, "created", by=claims.account_id, by_name=by_name, at=now)
+        audit.record(session, "incident.created", student_id=record.student_id,
+                     detail=f"incident {record.id}" + (
+                         f" (linked copy of {incident.id})" if record is not incident else ""))
+        events.incident_created(session, record, categories)
+    start_monitoring(session, events, school_id=claims.school_id, student_id=student.id,
+                     category_ids=[c.id for c in categories], at=now, by=claims.account_id,
+                     source="incident")
+    if monitor_linked_students:
+        for copy in copies:
+            start_monitoring(session, events, school_id=claims.school_id,
+                             student_id=copy.student_id, category_ids=[c.id for c in categories],
+                             at=now, by=claims.account_id, source="linked")
+    recipients = merge(chosen, automatic_recipients(
+        session, claims.school_id, claims.account_id, student_id=student.id,
+        category_ids=[c.id for c in categories]), author_id=claims.account_id)
+    raise_alerts(session, events, incident=incident, action=None, recipients=recipients,
+                 raised_by=claims.account_id, raised_by_name=by_name, categories=categories,
+                 now=now)
+    for copy in copies:
+        raise_alerts(session, events, incident=copy, action=None,
+                     recipients=automatic_recipients(
+                         session, claims.school_id, claims.account_id,
+                         student_id=copy.student_id, category_ids=[c.id for c in categories]),
+                     raised_by=claims.account_id, raised_by_name=by_name,
+                     categories=categories, now=now)
+    if staff is not None:
+        events.incident_assigned(session, incident, categories, by_name)
+    view = view_one(session, v, incident)
+    view.alert_warnings = warnings_for(
+        session, claims.school_id, student_id=student.id,
+        category_ids=[c.id for c in categories],
+        account_ids=[r.account_id for r in recipients])
+    return view
 
 
-def _staff_name(session: Session, claims: Claims) -> str:
-    name = session.scalars(
-        select(StaffMember.display_name).where(
-            StaffMember.school_id == claims.school_id,
-            StaffMember.account_id == claims.account_id,
-        )
-    ).first()
-    return name or ""
-
-
-def _start_monitoring(
-    session: Session, claims: Claims, student_id: str, categories: list[Category],
-    now: dt.datetime,
-) -> None:
-    ids = [c.id for c in categories]
-    already = set(
-        session.scalars(
-            select(Monitoring.category_id).where(
-                Monitoring.school_id == claims.school_id,
-                Monitoring.student_id == student_id,
-                Monitoring.category_id.in_(ids),
-                Monitoring.ended_at.is_(None),
-            )
-        )
-    )
-    for category_id in ids:
-        if category_id not in already:
-            session.add(Monitoring(
-                id=new_id(), school_id=claims.school_id, student_id=student_id,
-                category_id=category_id, started_at=now, started_by=claims.account_id,
-            ))
-
-
-# ---- opening incidents ------------------------------------------------------------------------
-
-
-def get_incident(session: Session, incident_id: str) -> IncidentView:
-    claims = current_claims()
-    incident = session.scalars(
-        select(Incident).where(
-            Incident.school_id == claims.school_id, Incident.id == (incident_id or "").strip()
-        )
-    ).first()
-    if incident is None:
-        raise audit.refuse(NotFound("No such incident."), detail=f"incident {incident_id[:40]!r}")
-    rights = category_rights(session, claims)
-    viewable = {link.category_id for link in incident.category_links} & rights.view_incidents
-    may_view = claims.full_access and claims.has("view_student_details") and bool(viewable)
-    alerted = _unread_for(incident, claims.account_id)
-    recent_author = (
-        incident.created_by == claims.account_id
-        and incident.created_at >= utcnow() - HISTORY_WINDOW
-    )
-    if not (may_view or alerted or recent_author):
-        raise audit.refuse(
-            PermissionDenied("You may not open this incident."),
-            student_id=incident.student_id, detail=f"incident {incident.id}",
-        )
-    audit.record(session, "incident.viewed", student_id=incident.student_id,
-                 detail=f"incident {incident.id}")
-    return _view(incident, claims, rights)
-
-
-def get_chronology(session: Session, student_id: str, *, limit: int = 0) -> Chronology:
-    """A student's incidents, newest first, in the categories the caller's group may view."""
-    claims = current_claims()
-    student = find_student(session, claims, (student_id or "").strip())
-    try:
-        require_full_access(claims, "view_student_details", "A student's chronology")
-    except PermissionDenied as exc:
-        raise audit.refuse(
-            exc, student_id=student.id if student else None,
-            detail="" if student else f"student {student_id[:40]!r}",
-        ) from None
-    if student is None:
-        raise audit.refuse(NotFound("No such student."), detail=f"student {student_id[:40]!r}")
-    limit = max(1, min(limit or DEFAULT_CHRONOLOGY, MAX_CHRONOLOGY))
-    rights = category_rights(session, claims)
-    incidents: list[Incident] = []
-    if rights.view_incidents:
-        visible = exists().where(
-            IncidentCategory.incident_id == Incident.id,
-            IncidentCategory.category_id.in_(sorted(rights.view_incidents)),
-        )
-        incidents = list(
-            session.scalars(
-                select(Incident)
-                .where(
-                    Incident.school_id == claims.school_id,
-                    Incident.student_id == student.id,
-                    visible,
-                )
-                .order_by(Incident.occurred_at.desc(), Incident.created_at.desc(), Incident.id)
-                .limit(limit)
-            )
-        )
-    audit.record(session, "student.chronology.viewed", student_id=student.id)
-    monitored = monitored_categories(session, claims, [student.id])
-    return Chronology(
-        student=full_card(student, monitored.get(student.id, [])),
-        incidents=[_view(i, claims, rights) for i in incidents],
-    )
+# ---- the caller's own lists ----------------------------------------------------------------------
 
 
 def list_my_history(session: Session, *, limit: int = 100) -> list[IncidentView]:
     """The incidents the caller added in the last 7 days, newest first."""
+    return my_history(session, limit=limit)[0]
+
+
+def my_history(session: Session, *, limit: int = 100
+               ) -> tuple[list[IncidentView], list[ActionView]]:
+    """Incidents and actions the caller added in the last 7 days, newest first (section 30)."""
     claims = current_claims()
+    v = viewer(session, claims)
     since = utcnow() - HISTORY_WINDOW
-    incidents = session.scalars(
-        select(Incident)
+    limit = max(1, min(limit, 500))
+    ids = list(session.scalars(
+        select(Incident.id)
         .where(
             Incident.school_id == claims.school_id,
             Incident.created_by == claims.account_id,
             Incident.created_at >= since,
+            Incident.deleted_at.is_(None),
+            Incident.merged_into_id.is_(None),
         )
         .order_by(Incident.created_at.desc(), Incident.id)
+        .limit(limit)
+    ))
+    incidents = load(session, v, incident_ids=ids, include_actions=False,
+                     check_categories=False)
+    rows = session.execute(
+        select(*ACTION_COLUMNS)
+        .join(Incident, Incident.id == Action.incident_id)
+        .where(
+            Action.school_id == claims.school_id,
+            Action.created_by == claims.account_id,
+            Action.created_at >= since,
+            Action.deleted_at.is_(None),
+            Action.split_into_incident_id.is_(None),
+            Incident.deleted_at.is_(None),
+        )
+        .order_by(Action.created_at.desc(), Action.id)
+        .limit(limit)
+    ).all()
+    return incidents, [ActionView(action=r) for r in rows]
+
+
+def list_my_assigned(session: Session, *, limit: int = 200) -> list[IncidentView]:
+    """Open incidents assigned to the caller (key holders, elevated), newest first."""
+    claims = current_claims()
+    if not claims.full_access:
+        return []
+    v = viewer(session, claims)
+    ids = list(session.scalars(
+        select(Incident.id)
+        .where(
+            Incident.school_id == claims.school_id,
+            Incident.assigned_to == claims.account_id,
+            Incident.status != "closed",
+            Incident.deleted_at.is_(None),
+            Incident.merged_into_id.is_(None),
+        )
+        .order_by(Incident.occurred_at.desc(), Incident.id)
         .limit(max(1, min(limit, 500)))
-    )
-    rights = category_rights(session, claims)
-    return [_view(i, claims, rights) for i in incidents]
+    ))
+    return load(session, v, incident_ids=ids, include_actions=False, check_categories=False)

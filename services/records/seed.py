@@ -1,4 +1,5 @@
-"""Demo school data owned by records: categories, category permissions, a roll of students.
+"""Demo school data owned by records: categories, category permissions, agencies, a roll of
+students in tutor and year groups.
 
 Deterministic (fixed ids, seeded random) and idempotent: running it again adds nothing and
 announces nothing. The staff directory is not seeded here: it fills from identity's
@@ -17,7 +18,7 @@ from stdnum.gb import upn as upn_check
 
 from services.records.categories import set_permission, upsert_category
 from services.records.events import OutboxEvents
-from services.records.models import Student
+from services.records.models import Agency, GroupMembership, Student, StudentGroup
 from shared.context import school_scope
 from shared.db import Database, utcnow
 from shared.events import Outbox
@@ -46,6 +47,8 @@ DEFAULT_CATEGORIES: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("SEND", "8bc34a", []),
 ]
 TEACHERS_MAY_NOT_ADD = {"Legal Action"}
+DEFAULT_AGENCIES = ("CAMHS", "Educational Psychologist", "Police", "School Nurse", "SENCO",
+                    "Social Services", "Youth Offending Team")
 
 YEARS = (7, 8, 9, 10, 11)
 FORMS = ("A", "B", "C", "D")
@@ -207,10 +210,52 @@ def _seed_students(session: Session, today: dt.date) -> int:
     return added
 
 
+def _seed_agencies(session: Session) -> int:
+    added = 0
+    for name in DEFAULT_AGENCIES:
+        agency_id = demo_id("agency", name)
+        if session.get(Agency, agency_id) is None:
+            session.add(Agency(id=agency_id, school_id=DEMO_SCHOOL_ID, name=name, enabled=True))
+            added += 1
+    return added
+
+
+def _seed_groups(session: Session, today: dt.date) -> int:
+    """Tutor groups 7A..11D and year groups 7..11, as an MIS would send them."""
+    added = 0
+    groups: dict[str, StudentGroup] = {}
+    for year in YEARS:
+        for name, kind in [(f"Year {year}", "year")] + [(f"{year}{f}", "tutor") for f in FORMS]:
+            gid = demo_id("group", name)
+            group = session.get(StudentGroup, gid)
+            if group is None:
+                group = StudentGroup(id=gid, school_id=DEMO_SCHOOL_ID, mis_id=f"G-{name}",
+                                     name=name, kind=kind, active=True, is_new=False)
+                session.add(group)
+                added += 1
+            groups[name] = group
+    session.flush()
+    for s in demo_students(today):
+        if s.archived:
+            continue  # leavers are in no group any more
+        for name in (s.year_group, s.tutor_group):
+            mid = demo_id("membership", f"{name}:{s.id}")
+            if session.get(GroupMembership, mid) is None:
+                session.add(GroupMembership(id=mid, school_id=DEMO_SCHOOL_ID,
+                                            group_id=groups[name].id, student_id=s.id,
+                                            student_mis_id=s.mis_id, source="mis"))
+                added += 1
+    return added
+
+
 def seed_demo(db: Database, outbox: Outbox, *, today: dt.date | None = None) -> dict[str, int]:
     """Seed the demo school's records data; returns how many rows each part added/changed."""
     events = OutboxEvents(outbox)
+    today = today or utcnow().date()
     with school_scope(DEMO_SCHOOL_ID), db.transaction() as session:
         summary = _seed_categories(session, events)
-        summary["students"] = _seed_students(session, today or utcnow().date())
+        summary["students"] = _seed_students(session, today)
+        session.flush()
+        summary["groups"] = _seed_groups(session, today)
+        summary["agencies"] = _seed_agencies(session)
     return summary

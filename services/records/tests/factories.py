@@ -19,9 +19,19 @@ from google.protobuf.message import Message
 from sqlalchemy import func, select
 
 from haven.identity.v1 import identity_pb2
+from haven.mis_import.v1 import mis_import_pb2
 from services.records.categories import set_permission, upsert_category
 from services.records.events import OutboxEvents
-from services.records.handlers import ACCOUNT_UPSERTED, USER_GROUP_UPSERTED
+from services.records.handlers import (
+    ACCOUNT_UPSERTED,
+    ALERT_GROUP_UPSERTED,
+    ATTENDANCE_RECORDED,
+    CONTACTS_UPSERTED,
+    GROUP_UPSERTED,
+    STUDENT_ARCHIVED,
+    STUDENT_UPSERTED,
+    USER_GROUP_UPSERTED,
+)
 from services.records.models import EVENTS, Student
 from shared.context import Claims, school_scope
 from shared.db import Database
@@ -59,6 +69,7 @@ class World:
     a: School
     b: School
     events: OutboxEvents
+    mis: Consumer | None = None
 
     # ---- callers -------------------------------------------------------------------------
 
@@ -82,6 +93,14 @@ class World:
             permissions=RESTRICTED_PERMISSIONS, name="Tess Tutor" if second else "Tom Teacher",
         )
 
+    def keyholder(self, account_id: str, group_id: str, *,
+                  permissions: tuple[str, ...] = FULL_PERMISSIONS, name: str = "Key Holder",
+                  school: School | None = None) -> Claims:
+        """Any elevated caller (e.g. a teacher in a key-holder group)."""
+        s = school or self.a
+        return self.tokens.claims(school_id=s.id, account_id=account_id, user_group_id=group_id,
+                                  access="full", permissions=permissions, name=name)
+
     def pastoral(self) -> Claims:
         s = self.a
         return self.tokens.claims(school_id=s.id, account_id=s.pastoral,
@@ -99,20 +118,15 @@ class World:
 
     def outbox(self) -> list[tuple[str, Message]]:
         """Every event in the outbox, decoded: (routing key, payload)."""
-        from haven.records.v1 import records_pb2
+        from services.records.events import PAYLOADS
 
-        types = {
-            "records.category.upserted": records_pb2.CategoryUpserted,
-            "records.incident.created": records_pb2.IncidentCreated,
-            "records.alert.raised": records_pb2.AlertRaised,
-        }
         t = EVENTS.outbox
         with self.db.read() as s:
             rows = s.execute(select(t.c.routing_key, t.c.body).order_by(t.c.seq)).all()
         out = []
         for key, body in rows:
             env = decode_envelope(body)
-            out.append((key, open_payload(env, types[key])))
+            out.append((key, open_payload(env, PAYLOADS[key])))
         return out
 
     def outbox_bodies(self) -> list[bytes]:
@@ -139,9 +153,11 @@ def account_event(school_id: str, account_id: str, name: str, group_id: str, *,
 
 
 def group_event(school_id: str, group_id: str, name: str, *, key_holder: bool,
-                occurred_at: dt.datetime | None = None) -> bytes:
+                occurred_at: dt.datetime | None = None,
+                permissions: tuple[str, ...] = ()) -> bytes:
     msg = identity_pb2.UserGroupUpserted(
         user_group_id=group_id, school_id=school_id, name=name, key_holder=key_holder,
+        permissions=list(permissions),
     )
     env = make_envelope(USER_GROUP_UPSERTED, msg, school_id=school_id, actor="system:identity")
     if occurred_at is not None:
@@ -149,14 +165,79 @@ def group_event(school_id: str, group_id: str, name: str, *, key_holder: bool,
     return env.SerializeToString()
 
 
+def alert_group_event(school_id: str, group_id: str, name: str, members: list[str], *,
+                      deleted: bool = False, occurred_at: dt.datetime | None = None) -> bytes:
+    msg = identity_pb2.AlertGroupUpserted(alert_group_id=group_id, school_id=school_id,
+                                          name=name, member_account_ids=members,
+                                          deleted=deleted)
+    env = make_envelope(ALERT_GROUP_UPSERTED, msg, school_id=school_id, actor="system:identity")
+    if occurred_at is not None:
+        env.occurred_at.FromDatetime(occurred_at)
+    return env.SerializeToString()
+
+
+# ---- the MIS import's events, as mis_import would publish them ---------------------------------
+
+
+def _mis(key: str, msg, school_id: str, as_of: dt.datetime | None) -> bytes:
+    if as_of is not None:
+        msg.as_of.FromDatetime(as_of)
+    return make_envelope(key, msg, school_id=school_id, actor="system:mis_import"
+                         ).SerializeToString()
+
+
+def student_upserted(school_id: str, mis_id: str, first: str, last: str, *,
+                     as_of: dt.datetime | None = None, **fields) -> bytes:
+    fields.setdefault("date_of_birth", "2013-02-11")
+    fields.setdefault("year_group", "Year 8")
+    fields.setdefault("tutor_group", "8B")
+    msg = mis_import_pb2.StudentUpserted(school_id=school_id, mis_id=mis_id,
+                                         legal_first_name=first, legal_last_name=last, **fields)
+    return _mis(STUDENT_UPSERTED, msg, school_id, as_of)
+
+
+def student_archived(school_id: str, mis_id: str, *, as_of: dt.datetime | None = None,
+                     **fields) -> bytes:
+    msg = mis_import_pb2.StudentArchived(school_id=school_id, mis_id=mis_id, **fields)
+    return _mis(STUDENT_ARCHIVED, msg, school_id, as_of)
+
+
+def mis_group(school_id: str, mis_id: str, name: str, kind: str, members: list[str], *,
+              active: bool = True, as_of: dt.datetime | None = None) -> bytes:
+    msg = mis_import_pb2.GroupUpserted(school_id=school_id, mis_id=mis_id, name=name, kind=kind,
+                                       student_mis_ids=members, active=active)
+    return _mis(GROUP_UPSERTED, msg, school_id, as_of)
+
+
+def contacts(school_id: str, student_mis_id: str, people: list[dict], *,
+             as_of: dt.datetime | None = None) -> bytes:
+    msg = mis_import_pb2.ContactsUpserted(
+        school_id=school_id, student_mis_id=student_mis_id,
+        contacts=[mis_import_pb2.Contact(**p) for p in people])
+    return _mis(CONTACTS_UPSERTED, msg, school_id, as_of)
+
+
+def attendance(school_id: str, student_mis_id: str, marks: list[tuple], *,
+               as_of: dt.datetime | None = None) -> bytes:
+    """marks: (iso date, "AM"/"PM", code[, minutes late])"""
+    msg = mis_import_pb2.AttendanceRecorded(
+        school_id=school_id, student_mis_id=student_mis_id,
+        marks=[mis_import_pb2.AttendanceMark(date=m[0], session=m[1], code=m[2],
+                                             minutes_late=m[3] if len(m) > 3 else 0)
+               for m in marks])
+    return _mis(ATTENDANCE_RECORDED, msg, school_id, as_of)
+
+
 # ---- building the world --------------------------------------------------------------------------
 
 
 def _school(world_db: Database, events: OutboxEvents, consumer: Consumer, s: School,
             *, full: bool) -> None:
-    for group, name, key in ((s.dsl_group, "DSL", True), (s.teachers_group, "Teachers", False),
-                             (s.pastoral_group, "Pastoral", True)):
-        consumer.handle(group_event(s.id, group, name, key_holder=key))
+    for group, name, key, perms in (
+            (s.dsl_group, "DSL", True, FULL_PERMISSIONS),
+            (s.teachers_group, "Teachers", False, RESTRICTED_PERMISSIONS),
+            (s.pastoral_group, "Pastoral", True, FULL_PERMISSIONS)):
+        consumer.handle(group_event(s.id, group, name, key_holder=key, permissions=perms))
     for account, name, group, active in (
         (s.dsl, "Dana Lead", s.dsl_group, True),
         (s.teacher, "Tom Teacher", s.teachers_group, True),
@@ -164,7 +245,8 @@ def _school(world_db: Database, events: OutboxEvents, consumer: Consumer, s: Sch
         (s.pastoral, "Pat Pastoral", s.pastoral_group, True),
         (s.leaver, "Lou Left", s.teachers_group, False),
     ):
-        consumer.handle(account_event(s.id, account, name, group, active=active))
+        consumer.handle(account_event(s.id, account, name, group, active=active,
+                                      key_holder=group in (s.dsl_group, s.pastoral_group)))
 
     tree = [("Behaviour", None), ("Bullying", None), ("Child Protection", None),
             ("Attendance", None), ("Legal Action", "Attendance"), ("Old Category", None)]
@@ -206,11 +288,12 @@ def _school(world_db: Database, events: OutboxEvents, consumer: Consumer, s: Sch
 
 
 def build_world(db: Database, tokens: TokenFactory) -> World:
-    from services.records.app import directory_consumer
+    from services.records.app import directory_consumer, mis_consumer
 
     events = OutboxEvents(Outbox(EVENTS.outbox))
     consumer = directory_consumer(db)
-    world = World(db=db, tokens=tokens, consumer=consumer, a=School(), b=School(), events=events)
+    world = World(db=db, tokens=tokens, consumer=consumer, a=School(), b=School(), events=events,
+                  mis=mis_consumer(db))
     _school(db, events, consumer, world.a, full=True)
     _school(db, events, consumer, world.b, full=False)
     return world

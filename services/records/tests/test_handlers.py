@@ -71,4 +71,38 @@ def test_user_groups_upsert_idempotently(db):
     consumer.handle(body)
     consumer.handle(group_event(SCHOOL, GROUP, "Teaching staff", key_holder=False))
     assert groups(db) == [(SCHOOL, GROUP, "Teaching staff", False)]
-    assert consumer.bindings == ["identity.account.upserted", "identity.user_group.upserted"]
+    assert consumer.bindings == ["identity.account.upserted", "identity.alert_group.upserted",
+                                 "identity.user_group.upserted"]
+
+
+def test_a_deleted_user_group_takes_its_category_permissions_with_it(world):
+    from haven.identity.v1 import identity_pb2
+    from services.records.models import CategoryPermission
+    from shared.events import make_envelope
+
+    a = world.a
+    assert world.count(CategoryPermission, user_group_id=a.pastoral_group) == 6
+    msg = identity_pb2.UserGroupUpserted(user_group_id=a.pastoral_group, school_id=a.id,
+                                         name="Pastoral", key_holder=True, deleted=True)
+    world.consumer.handle(make_envelope("identity.user_group.upserted", msg, school_id=a.id,
+                                        actor="system:identity").SerializeToString())
+    assert world.count(CategoryPermission, user_group_id=a.pastoral_group) == 0
+    assert world.count(CategoryPermission, user_group_id=a.dsl_group) == 6
+
+
+def test_alert_groups_upsert_and_ignore_older_statements(db):
+    import datetime as dt
+
+    from services.records.models import AlertGroup
+    from services.records.tests.factories import alert_group_event
+
+    consumer = directory_consumer(db)
+    t0 = dt.datetime(2026, 1, 5, 9, 0)
+    consumer.handle(alert_group_event(SCHOOL, "ag", "DSLs", ["x", "y"], occurred_at=t0))
+    consumer.handle(alert_group_event(SCHOOL, "ag", "DSL team", ["y"],
+                                      occurred_at=t0 + dt.timedelta(minutes=2)))
+    consumer.handle(alert_group_event(SCHOOL, "ag", "Stale", ["z"],
+                                      occurred_at=t0 + dt.timedelta(minutes=1)))
+    with db.read() as s:
+        row = s.get(AlertGroup, "ag")
+        assert (row.name, row.member_account_ids, row.deleted) == ("DSL team", ["y"], False)

@@ -66,8 +66,12 @@ def test_a_teacher_adds_an_incident_with_an_alert_and_monitoring(world):
     assert audit_rows == 1
 
     events = world.outbox()[before:]
-    assert [k for k, _ in events] == ["records.incident.created", "records.alert.raised"]
-    created, raised = events[0][1], events[1][1]
+    assert [k for k, _ in events] == ["records.incident.created", "records.monitoring.changed",
+                                      "records.monitoring.changed", "records.alert.raised"]
+    created, raised = events[0][1], events[3][1]
+    spans = {e.category_id: e for _, e in events[1:3]}
+    assert set(spans) == {a.categories["Bullying"], a.categories["Behaviour"]}
+    assert not spans[a.categories["Bullying"]].HasField("ended_at")
     assert created.incident_id == i.id and created.student_id == a.students["hannah"]
     assert [c.name for c in created.categories] == ["Bullying", "Behaviour"]
     assert created.status == "closed" and created.school_id == a.id
@@ -105,7 +109,7 @@ def test_the_author_is_never_alerted_and_duplicates_collapse(world):
 def test_no_alerts_is_fine(world):
     view = create(world, world.teacher(), alert_account_ids=[])
     assert view.alerted_account_ids == []
-    assert [k for k, _ in world.outbox()][-1] == "records.incident.created"
+    assert "records.alert.raised" not in [k for k, _ in world.outbox()]
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import update
 
 from services.records import access, alerts, categories, incidents
+from services.records import chronology as reading
 from services.records.audit import unit_of_work
 from services.records.models import Alert, AuditEntry, Incident
 from services.records.tests.test_incidents import create
@@ -35,13 +36,13 @@ def test_chronology_is_newest_first_by_when_it_happened(world):
     backdated = create(world, world.teacher(), text="third, backdated",
                        occurred_at=at(10)).incident
     create(world, world.teacher(), student_id=a.students["matthew"], text="someone else")
-    chronology = run(world, world.dsl(), incidents.get_chronology, a.students["hannah"])
+    chronology = run(world, world.dsl(), reading.get_chronology, a.students["hannah"])
     assert [v.incident.id for v in chronology.incidents] == [new.id, backdated.id, old.id]
     assert chronology.student.first_name == "Hannah"
     assert chronology.student.monitored_category_ids == [a.categories["Bullying"]]
     assert world.count(AuditEntry, action="student.chronology.viewed",
                        student_id=a.students["hannah"]) == 1
-    limited = run(world, world.dsl(), incidents.get_chronology, a.students["hannah"], limit=2)
+    limited = run(world, world.dsl(), reading.get_chronology, a.students["hannah"], limit=2)
     assert len(limited.incidents) == 2
 
 
@@ -53,7 +54,7 @@ def test_chronology_shows_only_incidents_in_categories_the_group_may_view(world)
                         category_ids=[a.categories["Child Protection"]]).incident
     both = create(world, world.teacher(), category_ids=[a.categories["Child Protection"],
                                                         a.categories["Behaviour"]]).incident
-    seen = run(world, world.pastoral(), incidents.get_chronology, hannah)
+    seen = run(world, world.pastoral(), reading.get_chronology, hannah)
     assert {v.incident.id for v in seen.incidents} == {bullying.id, both.id}
     flags = {c.category.name: c.can_view for v in seen.incidents if v.incident.id == both.id
              for c in v.categories}
@@ -61,11 +62,11 @@ def test_chronology_shows_only_incidents_in_categories_the_group_may_view(world)
     # Pastoral may see students monitored for Behaviour and Bullying only.
     assert set(seen.student.monitored_category_ids) == {a.categories["Bullying"],
                                                         a.categories["Behaviour"]}
-    everything = run(world, world.dsl(), incidents.get_chronology, hannah)
+    everything = run(world, world.dsl(), reading.get_chronology, hannah)
     assert {v.incident.id for v in everything.incidents} == {bullying.id, protection.id, both.id}
     # Opening one incident follows the same rule.
     with pytest.raises(PermissionDenied):
-        run(world, world.pastoral(), incidents.get_incident, protection.id)
+        run(world, world.pastoral(), reading.get_incident, protection.id)
 
 
 def test_restricted_callers_cannot_read_a_chronology_and_it_is_audited(world):
@@ -73,14 +74,14 @@ def test_restricted_callers_cannot_read_a_chronology_and_it_is_audited(world):
     create(world, world.teacher())
     for claims in (world.teacher(), world.dsl_without_key()):
         with pytest.raises(PermissionDenied):
-            run(world, claims, incidents.get_chronology, a.students["hannah"])
+            run(world, claims, reading.get_chronology, a.students["hannah"])
     assert world.count(AuditEntry, action="access.denied", student_id=a.students["hannah"]) == 2
     assert world.count(AuditEntry, action="student.chronology.viewed") == 0
 
 
 def test_no_chronology_of_another_schools_student(world):
     with pytest.raises(NotFound):
-        run(world, world.dsl(), incidents.get_chronology, world.b.students["hannah"])
+        run(world, world.dsl(), reading.get_chronology, world.b.students["hannah"])
     assert world.count(AuditEntry, action="access.denied", account_id=world.a.dsl) == 1
 
 
@@ -95,7 +96,7 @@ def test_the_dsl_sees_the_alert_and_marks_it_read(world):
     assert view.incident.id == incident.id and view.student_name == "Hannah Greenwood"
     assert view.alert.raised_by_name == "Tom Teacher" and view.alert.kind == "incident"
     assert [c.category.name for c in view.categories] == ["Bullying"]
-    opened = run(world, world.dsl(), incidents.get_incident, incident.id)
+    opened = run(world, world.dsl(), reading.get_incident, incident.id)
     assert opened.alert_unread and opened.incident.text
 
     assert run(world, world.dsl(), alerts.mark_alert_read, alert_id=view.alert.id) == 1
@@ -103,7 +104,7 @@ def test_the_dsl_sees_the_alert_and_marks_it_read(world):
     assert run(world, world.dsl(), alerts.mark_alert_read, alert_id=view.alert.id) == 0
     assert world.count(AuditEntry, action="alert.read", account_id=a.dsl) == 1
     # Elevated, with the category's view permission: the incident stays readable.
-    assert not run(world, world.dsl(), incidents.get_incident, incident.id).alert_unread
+    assert not run(world, world.dsl(), reading.get_incident, incident.id).alert_unread
 
 
 def test_alerts_are_listed_newest_first(world):
@@ -144,31 +145,31 @@ def test_a_restricted_recipient_reads_the_incident_only_while_the_alert_is_unrea
     incident = create(world, world.dsl(), alert_account_ids=[a.teacher2]).incident
     tess = world.teacher(second=True)
     (alert,) = run(world, tess, alerts.list_alerts)
-    opened = run(world, tess, incidents.get_incident, incident.id)
+    opened = run(world, tess, reading.get_incident, incident.id)
     assert opened.incident.text and opened.alert_unread
     run(world, tess, alerts.mark_alert_read, alert_id=alert.alert.id)
     with pytest.raises(PermissionDenied):
-        run(world, tess, incidents.get_incident, incident.id)
+        run(world, tess, reading.get_incident, incident.id)
     # ...and a colleague who was never alerted could not open it at all.
     with pytest.raises(PermissionDenied):
-        run(world, world.teacher(), incidents.get_incident, incident.id)
+        run(world, world.teacher(), reading.get_incident, incident.id)
     assert world.count(AuditEntry, action="incident.viewed", account_id=a.teacher2) == 1
     assert world.count(AuditEntry, action="access.denied", student_id=a.students["hannah"]) == 2
 
 
 def test_the_author_can_open_their_incident_for_seven_days(world):
     incident = create(world, world.teacher(), alert_account_ids=[]).incident
-    assert run(world, world.teacher(), incidents.get_incident, incident.id).incident.text
+    assert run(world, world.teacher(), reading.get_incident, incident.id).incident.text
     with world.db.transaction() as s:
         s.execute(update(Incident).values(created_at=at(8)))
     with pytest.raises(PermissionDenied):
-        run(world, world.teacher(), incidents.get_incident, incident.id)
+        run(world, world.teacher(), reading.get_incident, incident.id)
 
 
 def test_no_incident_of_another_school(world):
     incident = create(world, world.teacher()).incident
     with pytest.raises(NotFound):
-        run(world, world.dsl(world.b), incidents.get_incident, incident.id)
+        run(world, world.dsl(world.b), reading.get_incident, incident.id)
 
 
 # ---- my history -----------------------------------------------------------------------------

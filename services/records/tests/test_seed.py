@@ -32,10 +32,12 @@ def outbox_count(db: Database) -> int:
 def test_seed_is_idempotent_and_announces_categories_once(db):
     outbox = Outbox(EVENTS.outbox)
     first = seed.seed_demo(db, outbox, today=TODAY)
-    assert first == {"categories": 16, "category_permissions": 48, "students": 202}
+    assert first == {"categories": 16, "category_permissions": 48, "students": 202,
+                     "groups": 25 + 400, "agencies": 7}
     assert outbox_count(db) == 16
     again = seed.seed_demo(db, outbox, today=TODAY)
-    assert again == {"categories": 0, "category_permissions": 0, "students": 0}
+    assert again == {"categories": 0, "category_permissions": 0, "students": 0, "groups": 0,
+                     "agencies": 0}
     assert outbox_count(db) == 16
     assert len(rows(db, Student)) == 202
 
@@ -95,3 +97,18 @@ def test_the_same_roll_every_time(tmp_path, migrated_template):
                            for s in rows(db, Student)))
         db.dispose()
     assert made[0] == made[1]
+
+
+def test_each_pupil_on_roll_is_in_their_tutor_and_year_group(db):
+    from services.records.models import Agency, GroupMembership, StudentGroup
+
+    seed.seed_demo(db, Outbox(EVENTS.outbox), today=TODAY)
+    groups = {g.id: g for g in rows(db, StudentGroup)}
+    students = {s.id: s for s in rows(db, Student)}
+    seen: dict[str, set[str]] = {}
+    for m in rows(db, GroupMembership):
+        seen.setdefault(m.student_id, set()).add(groups[m.group_id].name)
+    for sid, s in students.items():
+        assert seen.get(sid, set()) == (set() if s.archived else {s.year_group, s.tutor_group})
+    assert {g.kind for g in groups.values()} == {"tutor", "year"}
+    assert len(rows(db, Agency)) == 7

@@ -45,10 +45,10 @@ def test_a_school_never_sees_another_schools_students(world):
     assert names(search(world, world.dsl(world.b), "green", include_archived=True)) == []
 
 
-def test_limit_defaults_to_20_and_caps_at_100(world, db):
+def test_limit_defaults_to_20_and_caps_at_100(world):
     from services.records.models import Student
 
-    with acting_as(world.dsl()), db.transaction() as s:
+    with acting_as(world.dsl()), world.db.transaction() as s:
         for i in range(120):
             s.add(Student(school_id=world.a.id, first_name=f"Zed{i:03d}", last_name="Many"))
     assert len(search(world, world.dsl(), "many")) == 20

@@ -1,0 +1,437 @@
+"""Reading incidents and their actions: who may open one, a student's chronology, one incident.
+
+Who may open an incident:
+- an elevated caller whose group may see student details, may view at least one of the
+  incident's categories, and whose class restrictions include the student;
+- an elevated caller it is assigned to, while it is open (My Assigned);
+- anyone with an unread alert for it (reading it and marking it read closes that door for a
+  restricted caller: the alert was their only way in);
+- its author, for 7 days (the "My History" list).
+Deleted incidents and actions are seen only by callers with the edit permission (as a marker:
+no text; the text stays in the history). Merged incidents live on as actions of the incident
+they were merged into.
+
+The loader reads with a handful of column queries per page (incidents, categories, alerts,
+actions, agencies, linked copies), not row objects, so a chronology of a thousand incidents
+stays fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import any_, bindparam, exists, func, select
+from sqlalchemy.orm import Session
+
+from services.records import audit
+from services.records.access import Viewer, require_full_access, viewer
+from services.records.agencies import agency_names
+from services.records.categories import CategoryBook, CategoryView
+from services.records.models import (
+    Action,
+    Agency,
+    Alert,
+    Incident,
+    IncidentCategory,
+    RecordAgency,
+    Student,
+)
+from services.records.students import StudentCard, full_card, monitored_categories, visible_student
+from shared.context import current_claims
+from shared.db import utcnow
+from shared.errors import FailedPrecondition, NotFound, PermissionDenied
+
+HISTORY_WINDOW = dt.timedelta(days=7)
+DEFAULT_CHRONOLOGY = 200
+MAX_CHRONOLOGY = 1000
+
+INCIDENT_COLUMNS = (
+    Incident.id, Incident.school_id, Incident.student_id, Incident.text, Incident.occurred_at,
+    Incident.created_at, Incident.created_by, Incident.created_by_name, Incident.status,
+    Incident.number, Incident.assigned_to, Incident.assigned_to_name, Incident.pinned,
+    Incident.link_group_id, Incident.version, Incident.updated_at, Incident.deleted_at,
+    Incident.deleted_by_name, Incident.deleted_reason,
+)
+ACTION_COLUMNS = (
+    Action.id, Action.incident_id, Action.student_id, Action.text, Action.occurred_at,
+    Action.created_at, Action.created_by, Action.created_by_name, Action.version,
+    Action.updated_at, Action.deleted_at, Action.deleted_by_name, Action.deleted_reason,
+    Action.merged_from_number, Action.link_id,
+)
+
+
+@dataclass(slots=True)
+class LinkedStudentRef:
+    student_id: str
+    name: str
+    tutor_group: str
+    incident_id: str
+
+
+@dataclass(slots=True)
+class ActionView:
+    action: object  # a row with ACTION_COLUMNS' attributes (or an Action)
+    categories: list[CategoryView] = field(default_factory=list)
+    agencies: list[Agency] = field(default_factory=list)
+    alerted_account_ids: list[str] = field(default_factory=list)
+    alert_warnings: list[str] = field(default_factory=list)
+
+    @property
+    def deleted(self) -> bool:
+        return self.action.deleted_at is not None
+
+    @property
+    def text(self) -> str:
+        return "" if self.deleted else self.action.text
+
+
+@dataclass(slots=True)
+class IncidentView:
+    incident: object  # a row with INCIDENT_COLUMNS' attributes (or an Incident)
+    student_name: str = ""
+    categories: list[CategoryView] = field(default_factory=list)
+    alerted_account_ids: list[str] = field(default_factory=list)
+    alert_unread: bool = False
+    agencies: list[Agency] = field(default_factory=list)
+    linked_students: list[LinkedStudentRef] = field(default_factory=list)
+    actions: list[ActionView] = field(default_factory=list)
+    action_count: int = 0
+    can_edit: bool = False
+    alert_warnings: list[str] = field(default_factory=list)
+
+    @property
+    def deleted(self) -> bool:
+        return self.incident.deleted_at is not None
+
+    @property
+    def text(self) -> str:
+        return "" if self.deleted else self.incident.text
+
+
+@dataclass(frozen=True)
+class Chronology:
+    student: StudentCard
+    incidents: list[IncidentView]
+
+
+# ---- who may open an incident --------------------------------------------------------------------
+
+
+def _unread_alert(session: Session, v: Viewer, incident_id: str) -> bool:
+    return bool(session.execute(select(exists().where(
+        Alert.school_id == v.school_id, Alert.incident_id == incident_id,
+        Alert.recipient_account_id == v.account_id, Alert.read_at.is_(None),
+        Alert.cleared_at.is_(None)))).scalar())
+
+
+def _category_ids(session: Session, school_id: str, incident_id: str) -> set[str]:
+    return set(session.scalars(select(IncidentCategory.category_id).where(
+        IncidentCategory.school_id == school_id, IncidentCategory.incident_id == incident_id)))
+
+
+def reads_by_category(session: Session, v: Viewer, incident: Incident) -> bool:
+    """The elevated route: student details, a viewable category, the student in their classes."""
+    if not v.reads_details:
+        return False
+    if not _category_ids(session, v.school_id, incident.id) & v.rights.view_incidents:
+        return False
+    return v.sees_student(session, incident.student_id)
+
+
+def may_open(session: Session, v: Viewer, incident: Incident) -> bool:
+    if incident.merged_into_id:
+        return False
+    if incident.deleted_at is not None:
+        return v.can_edit and reads_by_category(session, v, incident)
+    if reads_by_category(session, v, incident):
+        return True
+    if (v.full_access and incident.assigned_to == v.account_id and incident.status != "closed"):
+        return True
+    if _unread_alert(session, v, incident.id):
+        return True
+    return (incident.created_by == v.account_id
+            and incident.created_at >= utcnow() - HISTORY_WINDOW)
+
+
+def find_incident(session: Session, school_id: str, incident_id: str) -> Incident | None:
+    incident_id = (incident_id or "").strip()
+    if not incident_id:
+        return None
+    return session.scalars(select(Incident).where(
+        Incident.school_id == school_id, Incident.id == incident_id)).first()
+
+
+def open_incident(session: Session, v: Viewer, incident_id: str) -> Incident:
+    """The incident if the caller may open it; refusals audited (NOT_FOUND never reveals
+    another school's incident, nor a deleted one to those who cannot see deleted ones)."""
+    incident = find_incident(session, v.school_id, incident_id)
+    if incident is None:
+        raise audit.refuse(NotFound("No such incident."), detail=f"incident {incident_id[:40]!r}")
+    if incident.merged_into_id:
+        target = session.get(Incident, incident.merged_into_id)
+        number = f" {target.number}" if target is not None and target.number else ""
+        raise audit.refuse(NotFound(f"This incident was merged into incident{number}."),
+                           student_id=incident.student_id, detail=f"incident {incident.id}")
+    if incident.deleted_at is not None and not v.can_edit:
+        raise audit.refuse(NotFound("No such incident."), student_id=incident.student_id,
+                           detail=f"incident {incident.id} (deleted)")
+    if not may_open(session, v, incident):
+        raise audit.refuse(PermissionDenied("You may not open this incident."),
+                           student_id=incident.student_id, detail=f"incident {incident.id}")
+    return incident
+
+
+# ---- the loader ----------------------------------------------------------------------------------
+
+
+def among(session: Session, column, ids: list[str]):
+    """``column IN ids``; on PostgreSQL as ``= ANY(string_to_array(:ids, ','))``: one
+    parameter however many ids (a thousand bound parameters cost more to render and parse
+    than the query itself)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # one text parameter, split by the server: ids are uuids (no commas)
+        return column == any_(func.string_to_array(bindparam(None, ",".join(ids)), ","))
+    return column.in_(ids)
+
+
+INCIDENTS = Incident.__table__.c
+CATEGORY_LINKS = IncidentCategory.__table__.c
+ALERTS = Alert.__table__.c
+AGENCY_LINKS = RecordAgency.__table__.c
+ACTIONS = Action.__table__.c
+
+
+def load(
+    session: Session, v: Viewer, *, student_id: str = "", incident_ids: list[str] | None = None,
+    limit: int = MAX_CHRONOLOGY, include_actions: bool = True, check_categories: bool = True,
+    book: CategoryBook | None = None,
+) -> list[IncidentView]:
+    """Incidents of one student (chronology order) or the given ones (in the order given).
+
+    ``check_categories`` keeps only incidents in a category the caller may view (the
+    chronology); callers that already decided access (alerts, history) pass False. Reads
+    plain columns of the tables (no ORM objects), each statement filtered by the school.
+    """
+    school = v.school_id
+    book = book or CategoryBook(session, school, v.rights)
+    i = INCIDENTS
+    query = select(*(getattr(i, c.key) for c in INCIDENT_COLUMNS)).where(
+        i.school_id == school, i.merged_into_id.is_(None))
+    if student_id:
+        query = query.where(i.student_id == student_id)
+    if incident_ids is not None:
+        if not incident_ids:
+            return []
+        query = query.where(among(session, i.id, incident_ids))
+    if not v.can_edit:
+        query = query.where(i.deleted_at.is_(None))
+    if check_categories and not v.rights.view_incidents:
+        return []
+    if check_categories and not set(book.by_id) <= v.rights.view_incidents:
+        # (a caller who may view every category needs no filter)
+        query = query.where(exists().where(
+            CATEGORY_LINKS.school_id == school,
+            CATEGORY_LINKS.incident_id == i.id,
+            CATEGORY_LINKS.category_id.in_(sorted(v.rights.view_incidents)),
+        ))
+    if student_id:
+        query = query.order_by(i.pinned.desc(), i.occurred_at.desc(), i.created_at.desc(),
+                               i.id).limit(limit)
+    rows = session.execute(query).all()
+    if incident_ids is not None:
+        order = {x: n for n, x in enumerate(incident_ids)}
+        rows.sort(key=lambda r: order.get(r.id, 0))
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+
+    def scoped(q, table):
+        """Rows of ``table`` belonging to the page: by the student's index range (the table
+        carries the incident's student) or by the incidents' ids."""
+        if student_id and "student_id" in table:
+            return q.where(table.student_id == student_id)
+        return q.where(among(session, table.incident_id, ids))
+
+    views = {r.id: IncidentView(incident=r, can_edit=v.can_edit) for r in rows}
+    # categories (the incident's own first, then those actions added)
+    c = CATEGORY_LINKS
+    cat_rows = session.execute(scoped(select(
+        c.incident_id, c.category_id, c.action_id, c.position).where(c.school_id == school), c)
+    ).all()
+    action_cats: dict[str, list[str]] = {}
+    cat_rows.sort(key=lambda r: (r[2] is not None, r[3]))  # own first, in order
+    for inc_id, cat_id, action_id, _position in cat_rows:
+        view = views.get(inc_id)
+        if view is None:
+            continue
+        cv = book.view(cat_id)
+        if cv is not None:
+            view.categories.append(cv)
+        if action_id:
+            action_cats.setdefault(action_id, []).append(cat_id)
+    # alerts
+    a = ALERTS
+    alert_rows = session.execute(scoped(select(
+        a.incident_id, a.action_id, a.recipient_account_id, a.read_at, a.cleared_at,
+    ).where(a.school_id == school), a).order_by(a.created_at, a.id)).all()
+    action_alerts: dict[str, list[str]] = {}
+    for row in alert_rows:
+        view = views.get(row.incident_id)
+        if view is None:
+            continue
+        if row.action_id:
+            action_alerts.setdefault(row.action_id, []).append(row.recipient_account_id)
+        elif row.recipient_account_id not in view.alerted_account_ids:
+            view.alerted_account_ids.append(row.recipient_account_id)
+        if (row.recipient_account_id == v.account_id and row.read_at is None
+                and row.cleared_at is None):
+            view.alert_unread = True
+    # agencies
+    agencies = agency_names(session, school)
+    g = AGENCY_LINKS
+    agency_rows = session.execute(scoped(select(
+        g.incident_id, g.action_id, g.agency_id).where(g.school_id == school), g)).all()
+    action_agencies: dict[str, list[Agency]] = {}
+    for inc_id, action_id, agency_id in agency_rows:
+        view = views.get(inc_id)
+        agency = agencies.get(agency_id)
+        if view is None or agency is None:
+            continue
+        if action_id:
+            action_agencies.setdefault(action_id, []).append(agency)
+        elif agency not in view.agencies:
+            view.agencies.append(agency)
+    # actions
+    x = ACTIONS
+    action_filter = [x.school_id == school, x.split_into_incident_id.is_(None)]
+    if not v.can_edit:
+        action_filter.append(x.deleted_at.is_(None))
+    if student_id:
+        action_filter.append(x.student_id == student_id)
+    else:
+        action_filter.append(among(session, x.incident_id, ids))
+    if include_actions:
+        for row in session.execute(select(*(getattr(x, col.key) for col in ACTION_COLUMNS))
+                                   .where(*action_filter)
+                                   .order_by(x.occurred_at, x.created_at, x.id)).all():
+            view = views.get(row.incident_id)
+            if view is None:
+                continue
+            view.actions.append(ActionView(
+                action=row, categories=book.views(action_cats.get(row.id, [])),
+                agencies=action_agencies.get(row.id, []),
+                alerted_account_ids=list(dict.fromkeys(action_alerts.get(row.id, []))),
+            ))
+            view.action_count += 1
+    else:
+        for inc_id, count in session.execute(select(x.incident_id, func.count()).where(
+                *action_filter).group_by(x.incident_id)).all():
+            if inc_id in views:
+                views[inc_id].action_count = count
+    # students' names, and the linked students' copies
+    student_ids = {r.student_id for r in rows}
+    groups = {r.link_group_id for r in rows if r.link_group_id}
+    linked_rows = []
+    if groups:
+        linked_rows = session.execute(select(
+            Incident.id, Incident.link_group_id, Incident.student_id,
+        ).where(Incident.school_id == school, Incident.link_group_id.in_(sorted(groups)),
+                Incident.merged_into_id.is_(None), Incident.deleted_at.is_(None))).all()
+        student_ids |= {r.student_id for r in linked_rows}
+    names = {
+        s.id: (_name_of(s), s.tutor_group) for s in session.execute(select(
+            Student.id, Student.first_name, Student.preferred_name, Student.last_name,
+            Student.tutor_group).where(Student.school_id == school,
+                                       Student.id.in_(sorted(student_ids)))).all()
+    }
+    for view in views.values():
+        view.student_name = names.get(view.incident.student_id, ("", ""))[0]
+    by_group: dict[str, list] = {}
+    for r in linked_rows:
+        by_group.setdefault(r.link_group_id, []).append(r)
+    for view in views.values():
+        for r in by_group.get(view.incident.link_group_id or "", []):
+            if r.student_id == view.incident.student_id:
+                continue
+            name, tutor = names.get(r.student_id, ("", ""))
+            view.linked_students.append(LinkedStudentRef(
+                student_id=r.student_id, name=name, tutor_group=tutor, incident_id=r.id))
+    return [views[r.id] for r in rows]
+
+
+def _name_of(row) -> str:
+    return f"{row.preferred_name or row.first_name} {row.last_name}"
+
+
+# ---- the read operations -------------------------------------------------------------------------
+
+
+def get_chronology(session: Session, student_id: str, *, limit: int = 0,
+                   include_actions: bool = False) -> Chronology:
+    """A student's incidents, pinned first then newest first by when they happened, in the
+    categories the caller's group may view (deleted ones as markers for editors)."""
+    claims = current_claims()
+    try:
+        require_full_access(claims, "view_student_details", "A student's chronology")
+    except PermissionDenied as exc:
+        from services.records.students import find_student
+
+        student = find_student(session, claims, (student_id or "").strip())
+        raise audit.refuse(
+            exc, student_id=student.id if student else None,
+            detail="" if student else f"student {student_id[:40]!r}",
+        ) from None
+    v = viewer(session, claims)
+    student = visible_student(session, v, student_id)
+    limit = max(1, min(limit or DEFAULT_CHRONOLOGY, MAX_CHRONOLOGY))
+    incidents = load(session, v, student_id=student.id, limit=limit,
+                     include_actions=include_actions)
+    audit.record(session, "student.chronology.viewed", student_id=student.id)
+    monitored = monitored_categories(session, claims, [student.id],
+                                     visible=v.rights.view_students)
+    return Chronology(student=full_card(student, monitored.get(student.id, [])),
+                      incidents=incidents)
+
+
+def view_one(session: Session, v: Viewer, incident: Incident, *, include_actions: bool = True
+             ) -> IncidentView:
+    (view,) = load(session, v, incident_ids=[incident.id], include_actions=include_actions,
+                   check_categories=False)
+    return view
+
+
+def get_incident(session: Session, incident_id: str) -> IncidentView:
+    v = viewer(session)
+    incident = open_incident(session, v, incident_id)
+    audit.record(session, "incident.viewed", student_id=incident.student_id,
+                 detail=f"incident {incident.id}")
+    return view_one(session, v, incident)
+
+
+@dataclass(frozen=True)
+class PrintView:
+    incident: IncidentView
+    student: StudentCard
+    printed_by_name: str
+    printed_at: dt.datetime
+
+
+def get_incident_print(session: Session, incident_id: str) -> PrintView:
+    """Everything the print view (a PDF of one incident and its actions) shows."""
+    v = viewer(session)
+    incident = open_incident(session, v, incident_id)
+    if incident.deleted_at is not None:
+        raise FailedPrecondition("A deleted incident cannot be printed; restore it first.")
+    view = view_one(session, v, incident)
+    view.actions = [a for a in view.actions if not a.deleted]
+    student = session.get(Student, incident.student_id)
+    audit.record(session, "incident.printed", student_id=incident.student_id,
+                 detail=f"incident {incident.id}")
+    card = (full_card(student, []) if v.reads_students
+            else StudentCard(id=student.id, first_name=student.first_name,
+                             last_name=student.last_name, preferred_name=student.preferred_name,
+                             year_group=student.year_group, tutor_group=student.tutor_group,
+                             restricted=True))
+    return PrintView(incident=view, student=card, printed_by_name=v.claims.name,
+                     printed_at=utcnow())
