@@ -197,7 +197,10 @@ def test_each_service_has_api_worker_and_migration(rendered, label):
         assert worker["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert all(p["containerPort"] != GRPC_PORT for p in worker["ports"])
         ports = {p["name"]: p["port"] for p in services[f"{RELEASE}-{name}"]["spec"]["ports"]}
-        assert ports == {"grpc": GRPC_PORT, "metrics": 9100}
+        expected = {"grpc": GRPC_PORT, "metrics": 9100}
+        if name == "identity":  # its OAuth2/OIDC provider, reached through the gateway
+            expected["oidc"] = 8101
+        assert ports == expected
         assert workloads[f"{RELEASE}-{name}-migrate"]["args"] == ["migrate"]
     gateway = workloads[f"{RELEASE}-gateway"]
     assert gateway["readinessProbe"]["httpGet"]["path"] == "/readyz"

@@ -155,6 +155,10 @@ ingress host, else the in-cluster gateway Service. */}}
 {{ include "haven.secretEnv" (dict "ctx" $root "env" "HAVEN_EVENTS_URL" "key" "events-url") }}
 {{- if eq .name "identity" }}
 {{ include "haven.secretEnv" (dict "ctx" $root "env" "IDENTITY_KEY_SECRET" "key" "identity-key-secret") }}
+- name: IDENTITY_HTTP_PORT
+  value: {{ $root.Values.ports.oidc | quote }}
+- name: IDENTITY_ISSUER_URL
+  value: {{ include "haven.publicUrl" $root | quote }}
 {{- end }}
 {{- if eq .name "notifications" }}
 {{ include "haven.secretEnv" (dict "ctx" $root "env" "NOTIFICATIONS_MAIL_URL" "key" "mail-url") }}
