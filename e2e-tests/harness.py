@@ -150,6 +150,7 @@ class DistributedPlatform:
         oidc_port = free_port()
         env["IDENTITY_HTTP_PORT"] = str(oidc_port)
         env["IDENTITY_ISSUER_URL"] = f"http://127.0.0.1:{oidc_port}"
+        env["GATEWAY_IDENTITY_HTTP_URL"] = f"http://127.0.0.1:{oidc_port}"
         prom_dir = self.workdir / "prometheus"
         prom_dir.mkdir()
         self.env = env
