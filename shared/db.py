@@ -47,7 +47,8 @@ def make_engine(url: str, *, pool_size: int = 10, immediate: bool = True) -> Eng
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=True
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=True,
+            hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -68,8 +69,11 @@ def make_engine(url: str, *, pool_size: int = 10, immediate: bool = True) -> Eng
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
+    # hide_parameters: a database error in a log never carries the values (pupils' data,
+    # secrets), only the statement.
     engine = create_engine(
-        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, future=True
+        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, future=True,
+        hide_parameters=True,
     )
 
     @event.listens_for(engine, "begin")

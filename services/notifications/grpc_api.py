@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from haven.notifications.v1 import notifications_pb2, notifications_pb2_grpc
-from services.notifications import deliveries
+from services.notifications import deliveries, links
 from shared.db import Database
 
 
@@ -12,6 +12,8 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
         self.db = db
 
     def ListDeliveries(self, request, context):
+        """Subject, recipient, status and outcome of each delivery; never a body, and no link
+        (a password link is a secret)."""
         with self.db.read() as session:
             rows = deliveries.list_deliveries(session, limit=request.limit, status=request.status)
             out = notifications_pb2.ListDeliveriesResponse()
@@ -25,7 +27,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
                     kind=row.kind,
                     recipient_account_id=row.recipient_account_id,
                     attempts=row.attempts,
-                    reason=row.reason,
+                    reason=links.hide_links(row.reason),
                 )
                 item.created_at.FromDatetime(row.created_at)
                 if row.sent_at is not None:

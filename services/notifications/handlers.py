@@ -1,7 +1,9 @@
-"""Event consumers: identity's accounts become recipients; records' alerts become deliveries.
+"""Event consumers: identity's accounts become recipients; records' alerts and assignments,
+and identity's password links, become deliveries.
 
 Handlers run inside the consumer's transaction (with the inbox row) and only write rows;
-the email itself is sent later by the sender, never from here.
+the email itself is sent later by the sender, never from here. A password link is never
+logged (not even its path).
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ def build_consumers(
 ) -> list[Consumer]:
     accounts = Consumer(service="notifications", name="recipients", db=db, inbox=EVENTS.inbox)
     alerts = Consumer(service="notifications", name="alerts", db=db, inbox=EVENTS.inbox)
+    passwords = Consumer(service="notifications", name="passwords", db=db, inbox=EVENTS.inbox)
+
+    def wake_after_commit(session, row) -> None:
+        if row is not None and row.status == deliveries.PENDING and on_delivery is not None:
+            sa_event.listen(session, "after_commit", lambda _s: on_delivery(), once=True)
 
     @accounts.on("identity.account.upserted", identity_pb2.AccountUpserted)
     def account_upserted(session, envelope, message: identity_pb2.AccountUpserted) -> None:
@@ -50,6 +57,7 @@ def build_consumers(
             school_id=envelope.school_id or message.school_id,
             account_id=message.account_id,
             email=message.email,
+            alert_email=message.alert_email,
             display_name=message.display_name,
             active=message.active,
             source_at=_occurred_at(envelope),
@@ -69,10 +77,56 @@ def build_consumers(
             category_names=[c.name for c in message.categories],
             kind=message.kind,
             incident_id=message.incident_id,
+            reason=message.reason,
             public_url=public_url,
             now=utcnow(),
         )
-        if row is not None and row.status == deliveries.PENDING and on_delivery is not None:
-            sa_event.listen(session, "after_commit", lambda _s: on_delivery(), once=True)
+        wake_after_commit(session, row)
 
-    return [accounts, alerts]
+    @alerts.on("records.incident.assigned", records_pb2.IncidentAssigned)
+    def incident_assigned(session, envelope, message: records_pb2.IncidentAssigned) -> None:
+        if not envelope.school_id or not _same_school(envelope, message.school_id):
+            return
+        if not message.assigned_to:  # unassigned: nobody to tell
+            return
+        row = deliveries.record_assignment(
+            session,
+            event_id=envelope.id,
+            school_id=envelope.school_id,
+            incident_id=message.incident_id,
+            assigned_to=message.assigned_to,
+            assigned_by=envelope.actor,
+            assigned_by_name=message.assigned_by_name,
+            category_names=[c.name for c in message.categories],
+            public_url=public_url,
+            now=utcnow(),
+        )
+        wake_after_commit(session, row)
+
+    @passwords.on("identity.password_reset.requested", identity_pb2.PasswordResetRequested)
+    def password_reset_requested(session, envelope,
+                                 message: identity_pb2.PasswordResetRequested) -> None:
+        if not envelope.school_id or not _same_school(envelope, message.school_id):
+            return
+        row = deliveries.record_password_link(
+            session,
+            event_id=envelope.id,
+            school_id=envelope.school_id,
+            account_id=message.account_id,
+            email=message.email,
+            display_name=message.display_name,
+            school_name=message.school_name,
+            reset_url_path=message.reset_url_path,
+            expires_at=(
+                message.expires_at.ToDatetime() if message.HasField("expires_at") else None
+            ),
+            time_zone=message.time_zone,
+            welcome=message.welcome,
+            public_url=public_url,
+            now=utcnow(),
+        )
+        if row is not None:
+            log.info("%s email queued as delivery %s (%s)", row.kind, row.id, row.status)
+        wake_after_commit(session, row)
+
+    return [accounts, alerts, passwords]

@@ -20,6 +20,7 @@ def upsert_recipient(
     account_id: str,
     email: str,
     display_name: str,
+    alert_email: str = "",
     active: bool,
     source_at: dt.datetime | None,
 ) -> Recipient:
@@ -31,6 +32,7 @@ def upsert_recipient(
     elif row.source_at is not None and source_at is not None and source_at < row.source_at:
         return row
     row.email = email.strip()
+    row.alert_email = alert_email.strip()
     row.display_name = display_name.strip()
     row.active = active
     row.source_at = source_at

@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from services.notifications import deliveries
+from services.notifications import deliveries, links
 from services.notifications.mail import MailError, MailTransport, PermanentMailError, build_message
 from shared.context import school_scope
 from shared.db import Database, utcnow
@@ -119,6 +119,7 @@ class Sender:
         except Exception as exc:
             permanent = isinstance(exc, PermanentMailError)
             error = str(exc) if isinstance(exc, MailError) else f"{type(exc).__name__}: {exc}"
+            error = links.hide_links(error)  # never a password link, in the log or the row
             with school_scope(out.school_id), self.db.transaction() as session:
                 status = deliveries.mark_attempt_failed(
                     session,

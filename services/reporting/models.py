@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, DateTime, ForeignKeyConstraint, Index, String
+from sqlalchemy import Boolean, DateTime, ForeignKeyConstraint, Index, Integer, String, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import SchoolScoped, utcnow
@@ -23,7 +23,11 @@ EVENTS = event_tables(Base.metadata)
 
 
 class ReportCategory(SchoolScoped, Base):
-    """A category as records last described it (records.category.upserted)."""
+    """A category as records last described it (records.category.upserted).
+
+    A deleted category stays as a tombstone (``deleted``), so an older event arriving late
+    cannot bring it back; a merged one also names where its incidents and spans went.
+    """
 
     __tablename__ = "report_categories"
 
@@ -33,13 +37,22 @@ class ReportCategory(SchoolScoped, Base):
     parent_id: Mapped[str] = mapped_column(String(36), default="")
     colour: Mapped[str] = mapped_column(String(20), default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # records.category.merged: the category that took over this one's incidents and spans.
+    merged_into_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
     # occurred_at of the event applied last (None: only known from an incident so far).
     source_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
 class ReportIncident(SchoolScoped, Base):
-    """An incident, without its text (records.incident.created never carries it)."""
+    """An incident, without its text (records' incident events never carry it).
+
+    Counted in reports unless ``deleted`` or merged into another incident (it is then an
+    action of that one). ``version`` and ``state_at`` say which state was applied last
+    (IncidentUpdated's version and updated_at; an incident's creation is version 1 at its
+    creation time): an older event arriving late changes nothing.
+    """
 
     __tablename__ = "report_incidents"
     __table_args__ = (
@@ -54,6 +67,12 @@ class ReportIncident(SchoolScoped, Base):
     status: Mapped[str] = mapped_column(String(20), default="active")
     created_by: Mapped[str] = mapped_column(String(36), default="")
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    assigned_to: Mapped[str] = mapped_column(String(36), default="", server_default="")
+    link_group_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    merged_into_id: Mapped[str] = mapped_column(String(36), default="", server_default="")
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    state_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class ReportIncidentCategory(SchoolScoped, Base):
@@ -72,3 +91,23 @@ class ReportIncidentCategory(SchoolScoped, Base):
     school_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     incident_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     category_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+
+class ReportMonitoringSpan(SchoolScoped, Base):
+    """A span during which a student was monitored under a category
+    (records.monitoring.changed); ``ended_at`` unset while it lasts. Spans are never
+    deleted; a category merge moves them to the target."""
+
+    __tablename__ = "report_monitoring_spans"
+    __table_args__ = (
+        Index("ix_report_monitoring_school_category", "school_id", "category_id", "started_at"),
+        Index("ix_report_monitoring_school_student", "school_id", "student_id"),
+    )
+
+    school_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    student_id: Mapped[str] = mapped_column(String(36))
+    category_id: Mapped[str] = mapped_column(String(36))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

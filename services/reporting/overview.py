@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import and_, distinct, func, or_, select, true
+from sqlalchemy import and_, distinct, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from services.reporting.models import ReportCategory, ReportIncident, ReportIncidentCategory
@@ -95,6 +95,8 @@ def get_overview(
 
     school = claims.school_id
     c, ic, i = ReportCategory, ReportIncidentCategory, ReportIncident
+    # deleted incidents, and incidents merged into another (now its actions), are not counted
+    counted = (i.deleted == false(), i.merged_into_id == "")
     incidents = func.count(i.id)
     per_category = (
         select(c.id, c.name, c.parent_id, c.colour, c.enabled, incidents.label("incidents"))
@@ -107,9 +109,10 @@ def get_overview(
                 i.id == ic.incident_id,
                 i.occurred_at >= start,
                 i.occurred_at < end,
+                *counted,
             ),
         )
-        .where(c.school_id == school, c.id.in_(viewable))
+        .where(c.school_id == school, c.id.in_(viewable), c.deleted == false())
         .group_by(c.id, c.name, c.parent_id, c.colour, c.enabled)
         # enabled categories always (with 0); disabled ones only where they have incidents
         .having(or_(c.enabled == true(), incidents > 0))
@@ -123,6 +126,7 @@ def get_overview(
             i.school_id == school,
             i.occurred_at >= start,
             i.occurred_at < end,
+            *counted,
             ic.category_id.in_(viewable),
         )
     )

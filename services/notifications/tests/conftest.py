@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import time
 import uuid
@@ -43,16 +44,18 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str =
 
 
 def account_event(school_id: str, account_id: str, *, email: str, name: str = "Tom Teacher",
-                  active: bool = True) -> identity_pb2.AccountUpserted:
+                  active: bool = True, alert_email: str = "") -> identity_pb2.AccountUpserted:
     return identity_pb2.AccountUpserted(
         account_id=account_id, school_id=school_id, email=email, display_name=name,
         user_group_id="g", user_group_name="Teachers", key_holder=False, active=active,
+        alert_email=alert_email,
     )
 
 
 def alert_event(school_id: str, recipient: str, *, alert_id: str | None = None,
                 incident_id: str | None = None, raised_by: str = "Dana Lead",
-                categories=("Bullying", "Online safety"), kind="incident"):
+                categories=("Bullying", "Online safety"), kind="incident", reason="chosen",
+                action_id: str = ""):
     return records_pb2.AlertRaised(
         alert_id=alert_id or str(uuid.uuid4()),
         school_id=school_id,
@@ -61,7 +64,32 @@ def alert_event(school_id: str, recipient: str, *, alert_id: str | None = None,
         categories=[records_pb2.CategoryRef(id=str(uuid.uuid4()), name=n) for n in categories],
         incident_id=incident_id or str(uuid.uuid4()),
         kind=kind,
+        action_id=action_id or (str(uuid.uuid4()) if kind == "action" else ""),
+        reason=reason,
     )
+
+
+def assigned_event(school_id: str, assignee: str, *, incident_id: str | None = None,
+                   by_name: str = "Alex Admin", categories=("Bullying",)):
+    return records_pb2.IncidentAssigned(
+        incident_id=incident_id or str(uuid.uuid4()), school_id=school_id, assigned_to=assignee,
+        assigned_by_name=by_name,
+        categories=[records_pb2.CategoryRef(id=str(uuid.uuid4()), name=n) for n in categories],
+    )
+
+
+def reset_event(school_id: str, account_id: str, *, email: str = "nia@demo.haven.test",
+                name: str = "Nia Newbie", token: str | None = None, welcome: bool = False,
+                expires_at: dt.datetime | None = None, time_zone: str = "Europe/London",
+                school_name: str = "Haven Demo Academy") -> identity_pb2.PasswordResetRequested:
+    msg = identity_pb2.PasswordResetRequested(
+        school_id=school_id, account_id=account_id, email=email, display_name=name,
+        reset_url_path=f"/reset-password/{token or uuid.uuid4().hex}", welcome=welcome,
+        school_name=school_name, time_zone=time_zone,
+    )
+    msg.expires_at.FromDatetime(
+        expires_at or dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(hours=6))
+    return msg
 
 
 class SmtpInbox:
@@ -98,10 +126,10 @@ class Harness:
     running: Running | None = None
 
     def publish(self, routing_key: str, message, *, school_id: str, event_id: str | None = None,
-                body: bytes | None = None) -> bytes:
+                body: bytes | None = None, actor: str = "test") -> bytes:
         """Publish through the in-memory bus (delivered before this returns)."""
         if body is None:
-            env = make_envelope(routing_key, message, school_id=school_id, actor="test")
+            env = make_envelope(routing_key, message, school_id=school_id, actor=actor)
             if event_id:
                 env.id = event_id
             body = env.SerializeToString()
@@ -109,9 +137,9 @@ class Harness:
         return body
 
     def handle(self, routing_key: str, message, *, school_id: str,
-               event_id: str | None = None) -> bytes:
+               event_id: str | None = None, actor: str = "test") -> bytes:
         """Hand an event straight to the consumer that binds it (no bus, no worker)."""
-        env = make_envelope(routing_key, message, school_id=school_id, actor="test")
+        env = make_envelope(routing_key, message, school_id=school_id, actor=actor)
         if event_id:
             env.id = event_id
         body = env.SerializeToString()

@@ -64,17 +64,52 @@ class Harness:
         return category_id
 
     def incident(self, school_id: str, categories: list[str], occurred_at: dt.datetime,
-                 *, incident_id: str | None = None, names: dict[str, str] | None = None) -> str:
+                 *, incident_id: str | None = None, names: dict[str, str] | None = None,
+                 created_at: dt.datetime | None = None, created_by: str | None = None,
+                 student_id: str | None = None) -> str:
         incident_id = incident_id or str(uuid.uuid4())
         names = names or {}
         msg = records_pb2.IncidentCreated(
-            incident_id=incident_id, school_id=school_id, student_id=str(uuid.uuid4()),
+            incident_id=incident_id, school_id=school_id,
+            student_id=student_id or str(uuid.uuid4()),
             categories=[records_pb2.CategoryRef(id=c, name=names.get(c, "")) for c in categories],
-            created_by=str(uuid.uuid4()), status="active",
+            created_by=created_by or str(uuid.uuid4()), status="active",
         )
         msg.occurred_at.FromDatetime(occurred_at.replace(tzinfo=dt.UTC))
+        if created_at is not None:
+            msg.created_at.FromDatetime(created_at.replace(tzinfo=dt.UTC))
         self.handle("records.incident.created", msg, school_id=school_id)
         return incident_id
+
+
+    def update(self, school_id: str, incident_id: str, categories: list[str],
+               occurred_at: dt.datetime, *, version: int, updated_at: dt.datetime,
+               deleted: bool = False, merged_into: str = "", status: str = "active",
+               assigned_to: str = "", student_id: str = "", change: str = "edited") -> None:
+        """records.incident.updated: the incident as it now is."""
+        msg = records_pb2.IncidentUpdated(
+            incident_id=incident_id, school_id=school_id, student_id=student_id,
+            categories=[records_pb2.CategoryRef(id=c) for c in categories], status=status,
+            assigned_to=assigned_to, deleted=deleted, merged_into_incident_id=merged_into,
+            version=version, change=change,
+        )
+        msg.occurred_at.FromDatetime(occurred_at.replace(tzinfo=dt.UTC))
+        msg.updated_at.FromDatetime(updated_at.replace(tzinfo=dt.UTC))
+        self.handle("records.incident.updated", msg, school_id=school_id)
+
+    def merge(self, school_id: str, source: str, target: str) -> None:
+        self.handle("records.category.merged", records_pb2.CategoryMerged(
+            school_id=school_id, source_category_id=source, target_category_id=target),
+            school_id=school_id)
+
+    def span(self, school_id: str, span_id: str, student_id: str, category_id: str,
+             started_at: dt.datetime, ended_at: dt.datetime | None = None) -> bytes:
+        msg = records_pb2.MonitoringChanged(span_id=span_id, school_id=school_id,
+                                            student_id=student_id, category_id=category_id)
+        msg.started_at.FromDatetime(started_at.replace(tzinfo=dt.UTC))
+        if ended_at is not None:
+            msg.ended_at.FromDatetime(ended_at.replace(tzinfo=dt.UTC))
+        return self.handle("records.monitoring.changed", msg, school_id=school_id)
 
 
 def start_fake_records(tokens: TokenFactory) -> tuple[FakeRecords, object, int]:

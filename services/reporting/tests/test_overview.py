@@ -9,6 +9,7 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from haven.records.v1 import records_pb2
 from haven.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from services.reporting.grpc_api import ReportingServicer
 from services.reporting.records_client import RecordsAccessScope, records_client
@@ -204,3 +205,47 @@ def test_unavailable_when_records_cannot_be_asked(served, school):
     finally:
         server.stop(None)
         dead.close()
+
+
+def test_deleted_and_merged_incidents_drop_out_and_a_restore_brings_them_back(served, school):
+    h, stub = served
+    token = school.token()
+    iid = h.incident(school.id, [school.medical], NOW - DAY)
+    other = h.incident(school.id, [school.medical, school.attendance], NOW - DAY)
+    assert counts(overview(stub, token))["Medical"] == 2
+    total = overview(stub, token).total_incidents
+    h.update(school.id, iid, [school.medical], NOW - DAY, version=2, updated_at=NOW,
+             deleted=True, change="deleted")
+    reply = overview(stub, token)
+    assert (counts(reply)["Medical"], reply.total_incidents) == (1, total - 1)
+    h.update(school.id, iid, [school.medical], NOW - DAY, version=3,
+             updated_at=NOW + dt.timedelta(seconds=1), change="restored")
+    reply = overview(stub, token)
+    assert (counts(reply)["Medical"], reply.total_incidents) == (2, total)
+    # merged into another incident (it is now an action of that one): counted there only
+    h.update(school.id, iid, [school.medical], NOW - DAY, version=4,
+             updated_at=NOW + dt.timedelta(seconds=2), merged_into=other, change="merged")
+    reply = overview(stub, token)
+    assert (counts(reply)["Medical"], reply.total_incidents) == (1, total - 1)
+    # edited to another time and category: counted where and when it now is
+    h.update(school.id, other, [school.bullying], NOW - 500 * DAY, version=2, updated_at=NOW)
+    reply = overview(stub, token)
+    assert (counts(reply)["Medical"], counts(reply)["Attendance"]) == (0, 2)
+    assert reply.total_incidents == total - 2
+
+
+def test_a_category_merge_moves_its_counts_and_a_deleted_category_leaves(served, school):
+    h, stub = served
+    token = school.token()
+    before = counts(overview(stub, token))
+    assert (before["Attendance"], before["Bullying"]) == (2, 3)
+    total = overview(stub, token).total_incidents
+    h.merge(school.id, school.attendance, school.bullying)
+    for category_id, name in ((school.attendance, "Attendance"), (school.medical, "Medical")):
+        h.handle("records.category.upserted", records_pb2.CategoryUpserted(
+            category_id=category_id, school_id=school.id, name=name, deleted=True),
+            school_id=school.id)
+    reply = overview(stub, token)
+    # the incident in both counts once in the target; the total is unchanged
+    assert counts(reply) == {"Bullying": 4, "Old category": 1}
+    assert reply.total_incidents == total
