@@ -19,6 +19,21 @@ def platform() -> DistributedPlatform:
     cleanup(running)
 
 
+@pytest.fixture(autouse=True)
+def _every_process_still_running(request):
+    """After each end-to-end test, every process of the platform must still be running: a
+    crash would otherwise show up later as a confusing timeout."""
+    yield
+    if "platform" not in request.fixturenames:
+        return
+    running = request.getfixturevalue("platform")
+    dead = running.dead()
+    if dead:
+        details = "\n".join(f"--- {p.name} (exit {p.popen.returncode}) ---\n{p.tail(40)}"
+                            for p in dead)
+        pytest.fail(f"platform processes died: {[p.name for p in dead]}\n{details}")
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if "e2e-tests" in str(item.fspath):

@@ -28,10 +28,19 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("identity", "records", "reporting", "mis_import", "transfers", "notifications")
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port never handed out before in this run (13 processes each bind two or three:
+    two of them given the same port would leave one process dead after start-up)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 class MailSink:
@@ -217,6 +226,9 @@ class DistributedPlatform:
     def restart(self, name: str) -> None:
         proc = self.procs[name]
         proc.start()
+
+    def dead(self) -> list[Proc]:
+        return [p for p in self.procs.values() if p.popen and p.popen.poll() is not None]
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name} ---\n{p.tail(15)}" for p in self.procs.values())
