@@ -11,10 +11,28 @@ from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway import errors, ops, present, security, telemetry
+from gateway.api import identity as _identity_api  # noqa: F401 - adds identity's /api/v1 routes
+from gateway.api import mis as _mis_api  # noqa: F401 - adds the MIS import's /api/v1 routes
+from gateway.api import records as _records_api  # noqa: F401 - adds records' /api/v1 routes
 from gateway.api.routes import bp as api_bp
 from gateway.backends import EXTENSION, Backends
 from gateway.config import GatewayConfig
-from gateway.web import auth, colours, dashboard, incidents, reporting, students
+from gateway.web import (
+    account,
+    admin,
+    auth,
+    colours,
+    dashboard,
+    entries,
+    imports,
+    incidents,
+    oauth_proxy,
+    passwords,
+    profile,
+    records_admin,
+    reporting,
+    students,
+)
 from shared.telemetry.tracing import setup_tracing
 
 log = logging.getLogger(__name__)
@@ -78,6 +96,12 @@ def create_app(config: GatewayConfig | Mapping[str, Any] | None = None) -> Flask
     app.register_blueprint(reporting.bp)
     app.register_blueprint(api_bp)
     security.csrf.exempt(api_bp)
+    for identity_bp in (account.bp, passwords.bp, admin.bp, oauth_proxy.bp):
+        app.register_blueprint(identity_bp)
+    security.csrf.exempt(oauth_proxy.bp)  # OAuth2 clients authenticate themselves
+    app.register_blueprint(imports.bp)  # Admin > Imports (MIS files, runs, health)
+    for records_bp in (entries.bp, profile.bp, records_admin.bp):
+        app.register_blueprint(records_bp)  # chronology options, profile tabs, records admin
     errors.register_error_handlers(app)
     _template_helpers(app)
 

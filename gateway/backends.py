@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.config import GatewayConfig
 from haven.identity.v1 import identity_pb2, identity_pb2_grpc
+from haven.mis_import.v1 import mis_import_pb2, mis_import_pb2_grpc
 from haven.records.v1 import records_pb2, records_pb2_grpc
 from haven.reporting.v1 import reporting_pb2, reporting_pb2_grpc
 from shared.auth import TokenVerifier
@@ -28,6 +29,7 @@ class Backends:
     records: ServiceClient
     reporting: ServiceClient
     verifier: TokenVerifier
+    mis_import: ServiceClient | None = None
 
     @classmethod
     def connect(cls, config: GatewayConfig) -> Backends:
@@ -51,15 +53,22 @@ class Backends:
             timeout=timeout,
         )
 
+        mis_import = ServiceClient(
+            config.mis_import_addr,
+            mis_import_pb2_grpc.MisImportServiceStub,
+            mis_import_pb2.DESCRIPTOR.services_by_name["MisImportService"],
+            timeout=timeout,
+        )
+
         def fetch_jwks() -> str:
             # Public keys: no token. Called rarely (first use, unknown kid after a rotation).
             return identity.call("GetJwks", identity_pb2.GetJwksRequest(), token="").jwks_json
 
-        return cls(identity, records, reporting, TokenVerifier(fetch_jwks))
+        return cls(identity, records, reporting, TokenVerifier(fetch_jwks), mis_import)
 
     def client(self, name: str) -> ServiceClient:
         return {"identity": self.identity, "records": self.records,
-                "reporting": self.reporting}[name]
+                "reporting": self.reporting, "mis_import": self.mis_import}[name]
 
     def healthy(self, name: str, timeout: float = 1.0) -> bool:
         """The peer answers the standard gRPC health check with SERVING."""
@@ -71,8 +80,9 @@ class Backends:
         return reply.status == health_pb2.HealthCheckResponse.SERVING
 
     def close(self) -> None:
-        for c in (self.identity, self.records, self.reporting):
-            c.close()
+        for c in (self.identity, self.records, self.reporting, self.mis_import):
+            if c is not None:
+                c.close()
 
 
 def backends() -> Backends:
@@ -87,10 +97,13 @@ def user_agent() -> str:
     return (request.headers.get("User-Agent", "")[:300]) if has_request_context() else ""
 
 
-def call(service: str, method: str, req, *, token: str | None = None):
-    """Call ``service.method(req)`` as the current caller (token from ``g.token``)."""
+def call(service: str, method: str, req, *, token: str | None = None,
+         timeout: float | None = None):
+    """Call ``service.method(req)`` as the current caller (token from ``g.token``);
+    ``timeout`` overrides the usual deadline (slow calls such as a file's last chunk)."""
     if token is None:
         token = getattr(g, "token", "") or ""
     return backends().client(service).call(
-        method, req, token=token, client_ip=client_ip(), user_agent=user_agent()
+        method, req, token=token, client_ip=client_ip(), user_agent=user_agent(),
+        timeout=timeout,
     )

@@ -10,6 +10,13 @@ GATEWAY_WORKERS          2 gunicorn worker processes
 GATEWAY_THREADS          4 threads per worker (and waitress)
 GATEWAY_TIME_ZONE        Europe/London: school time for dates shown and entered
 GATEWAY_REFRESH_MARGIN   60: refresh the access token this many seconds before expiry
+GATEWAY_IDENTITY_HTTP_URL  http://127.0.0.1:8101: identity's OAuth2/OIDC HTTP app, proxied at
+                         /oauth/token, /oauth/jwks, /oauth/userinfo and /.well-known/...
+GATEWAY_MAX_UPLOAD_BYTES 52428800 (50 MB): the largest MIS file (CTF, CSV) accepted in Admin >
+                         Imports and POST /api/v1/mis/uploads; keep it equal to
+                         MIS_IMPORT_MAX_UPLOAD_BYTES (other pages accept 1 MB bodies)
+GATEWAY_MAX_FEED_PART_BYTES 3145728 (3 MB): the largest JSON feed part POSTed to
+                         /api/v1/mis/feeds (one gRPC message; bigger feeds come in parts)
 """
 
 from __future__ import annotations
@@ -39,6 +46,10 @@ class GatewayConfig:
     records_addr: str = "127.0.0.1:50052"
     reporting_addr: str = "127.0.0.1:50053"
     rpc_timeout: float = 5.0
+    identity_http_url: str = "http://127.0.0.1:8101"
+    mis_import_addr: str = "127.0.0.1:50054"
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_feed_part_bytes: int = 3 * 1024 * 1024
     log_level: str = "INFO"
     secret_key_generated: bool = field(default=False, compare=False)
 
@@ -68,11 +79,19 @@ class GatewayConfig:
             records_addr=platform.records_addr,
             reporting_addr=platform.reporting_addr,
             rpc_timeout=platform.rpc_timeout,
+            identity_http_url=env_str("GATEWAY_IDENTITY_HTTP_URL",
+                                      "http://127.0.0.1:8101").rstrip("/"),
+            mis_import_addr=platform.mis_import_addr,
+            max_upload_bytes=env_int("GATEWAY_MAX_UPLOAD_BYTES", 50 * 1024 * 1024),
+            max_feed_part_bytes=env_int("GATEWAY_MAX_FEED_PART_BYTES", 3 * 1024 * 1024),
             log_level=platform.log_level,
             secret_key_generated=generated,
         )
         if config.trusted_proxies < 0:
             raise ConfigError("GATEWAY_TRUSTED_PROXIES must be 0 or more")
+        if config.max_upload_bytes < 1 or config.max_feed_part_bytes < 1:
+            raise ConfigError("GATEWAY_MAX_UPLOAD_BYTES and GATEWAY_MAX_FEED_PART_BYTES must "
+                              "be positive")
         return config
 
     @property

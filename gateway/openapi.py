@@ -299,6 +299,18 @@ PATHS: dict[str, dict[str, Any]] = {
                        {"type": "string"})])},
 }
 
+from gateway.openapi_identity import extend as _extend_identity  # noqa: E402 - identity's routes
+
+_extend_identity(PATHS, SCHEMAS)
+
+from gateway.openapi_mis import extend as _extend_mis  # noqa: E402 - the MIS import's routes
+
+_extend_mis(PATHS, SCHEMAS)
+
+from gateway.openapi_records import extend as _extend_records  # noqa: E402 - records' routes
+
+_extend_records(PATHS, SCHEMAS)
+
 
 def build_document() -> dict[str, Any]:
     return {
@@ -316,7 +328,8 @@ def build_document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "security": [{"bearerAuth": []}],
         "tags": [{"name": t} for t in
-                 ("auth", "students", "incidents", "alerts", "staff", "reporting", "meta")],
+                 ("auth", "students", "incidents", "alerts", "staff", "reporting", "mis",
+                  "meta")],
         "paths": {API_PREFIX + path: item for path, item in copy.deepcopy(PATHS).items()},
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",

@@ -20,6 +20,7 @@ from gateway.present import (
     student_json,
     timestamp,
 )
+from gateway.present_records import incident_detail_json
 from haven.identity.v1 import identity_pb2
 from haven.records.v1 import records_pb2
 from haven.reporting.v1 import reporting_pb2
@@ -206,7 +207,8 @@ def chronology(student_id: str):
 
 @bp.get("/categories")
 def categories():
-    reply = call("records", "ListCategories", records_pb2.ListCategoriesRequest())
+    reply = call("records", "ListCategories", records_pb2.ListCategoriesRequest(
+        include_disabled=_bool_arg("include_disabled")))
     return jsonify(categories=[category_json(c) for c in reply.categories])
 
 
@@ -227,6 +229,11 @@ def create_incident():
         status=body.get("status", "active"),
         alert_account_ids=body.get("alert_account_ids", []),
         request_id=body.get("request_id", ""),
+        # records' additions (documented in gateway/openapi_records.py)
+        linked_student_ids=body.get("linked_student_ids", []),
+        monitor_linked_students=body.get("monitor_linked_students", False),
+        assigned_to=body.get("assigned_to") or "", alert_group_ids=body.get("alert_group_ids", []),
+        agency_ids=body.get("agency_ids", []),
     )
     if body.get("occurred_at"):
         try:
@@ -235,7 +242,7 @@ def create_incident():
             raise InvalidBody("Field 'occurred_at' is not a date-time Haven can record.",
                               "occurred_at") from None
     incident = call("records", "CreateIncident", req)
-    response = jsonify(incident_json(incident))
+    response = jsonify(incident_detail_json(incident))
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_incident", incident_id=incident.id)
     return response
@@ -245,7 +252,7 @@ def create_incident():
 def get_incident(incident_id: str):
     incident = call("records", "GetIncident",
                     records_pb2.GetIncidentRequest(incident_id=incident_id))
-    return jsonify(incident_json(incident))
+    return jsonify(incident_detail_json(incident))
 
 
 @bp.get("/alerts")

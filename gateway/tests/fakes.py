@@ -440,15 +440,21 @@ class FakePlatform:
     """identity + records + reporting fakes sharing one token signer."""
 
     def __init__(self) -> None:
+        from gateway.tests.fakes_identity import add_category_permissions_to, full_fake_identity
+
+        add_category_permissions_to(FakeRecords)
+
         self.tokens = TokenFactory()
-        self.identity = FakeIdentity(self.tokens)
-        self.records = FakeRecords()
+        self.identity = full_fake_identity(self.tokens)  # FakeIdentity + the identity admin RPCs
+        from gateway.tests.fakes_records import full_fake_records
+
+        self.records = full_fake_records()  # FakeRecords + the profile, options and admin RPCs
         self.reporting = FakeReporting()
         self.served = {
             "identity": _serve("identity", self.identity,
                                identity_pb2_grpc.add_IdentityServiceServicer_to_server,
                                identity_pb2.DESCRIPTOR.services_by_name["IdentityService"],
-                               self.tokens, FakeIdentity.PUBLIC),
+                               self.tokens, type(self.identity).PUBLIC),
             "records": _serve("records", self.records,
                               records_pb2_grpc.add_RecordsServiceServicer_to_server,
                               records_pb2.DESCRIPTOR.services_by_name["RecordsService"],
@@ -458,12 +464,24 @@ class FakePlatform:
                                 reporting_pb2.DESCRIPTOR.services_by_name["ReportingService"],
                                 self.tokens),
         }
+        self._serve_mis_import()
+
+    def _serve_mis_import(self) -> None:
+        from gateway.tests.fakes_mis import FakeMisImport
+        from haven.mis_import.v1 import mis_import_pb2, mis_import_pb2_grpc
+
+        self.mis_import = FakeMisImport()
+        self.served["mis_import"] = _serve(
+            "mis_import", self.mis_import,
+            mis_import_pb2_grpc.add_MisImportServiceServicer_to_server,
+            mis_import_pb2.DESCRIPTOR.services_by_name["MisImportService"], self.tokens)
 
     def gateway_settings(self, **extra) -> dict[str, Any]:
         return {
             "identity_addr": self.served["identity"].addr,
             "records_addr": self.served["records"].addr,
             "reporting_addr": self.served["reporting"].addr,
+            "mis_import_addr": self.served["mis_import"].addr,
             "secret_key": "test-secret-key",
             "rpc_timeout": 2.0,
             **extra,

@@ -43,7 +43,8 @@ def test_session_cookie_holds_the_session_and_is_httponly_lax(client):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Secure" not in cookie  # local http by default
     with client.session_transaction() as session:
-        assert set(session) == {"sid", "tok", "exp"}
+        # + the school's name and how many other schools the account has (the school menu)
+        assert set(session) == {"sid", "tok", "exp", "school", "sso"}
 
 
 def test_bad_password_says_so_and_keeps_the_email(client):

@@ -10,6 +10,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 
 from gateway.backends import call, client_ip, user_agent
 from gateway.errors import grpc_code, session_ended_redirect
+from gateway.web.account import remember_login
 from gateway.web.session import (
     TOKEN,
     forget_session,
@@ -64,6 +65,7 @@ def login():
                 raise
         else:
             start_session(reply.session_id, reply.access_token, reply.expires_in)
+            remember_login(reply)  # school name, school menu for SSO accounts
             return redirect(next_url)
     return render_template("login.html", email=email, next=next_url, error=error), status
 

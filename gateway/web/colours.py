@@ -25,7 +25,7 @@ def sheet():
         if len(seen) >= MAX_COLOURS:
             break
     css = "".join(
-        f".c-{v}{{background-color:#{v};color:#{text_colour(v)};border-color:#{v}}}\n"
+        f".c-{v}{{background-color:#{v};color:#{text_colour(v)};border-color:#{v};fill:#{v}}}\n"
         for v in seen
     )
     response = Response(css, mimetype="text/css")

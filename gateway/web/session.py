@@ -1,5 +1,6 @@
 """The browser session: a signed cookie holding the identity session id, the current access
-token and its expiry, nothing else of the user's.
+token and its expiry, and (for the header) the school's name and whether the account has
+other schools; nothing else of the user's.
 
 Before each page the token is refreshed through identity's ``RefreshSession`` when it is
 close to expiry; identity refuses when the session hit its idle or absolute timeout or was
