@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,25 +21,12 @@ from pathlib import Path
 
 import requests
 
-from shared.testing import AMQP_URL, postgres_database, require_service
+from shared.testing import AMQP_URL, free_port, postgres_database, require_service
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("identity", "records", "reporting", "mis_import", "transfers", "notifications")
 
 
-_HANDED_OUT: set[int] = set()
-
-
-def free_port() -> int:
-    """A free port never handed out before in this run (13 processes each bind two or three:
-    two of them given the same port would leave one process dead after start-up)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
 
 
 class MailSink:

@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway import errors, ops, present, security, telemetry
 from gateway.api import identity as _identity_api  # noqa: F401 - adds identity's /api/v1 routes
+from gateway.api import integrations as _integrations_api  # noqa: F401 - integrations' routes
 from gateway.api import mis as _mis_api  # noqa: F401 - adds the MIS import's /api/v1 routes
 from gateway.api import records as _records_api  # noqa: F401 - adds records' /api/v1 routes
 from gateway.api.routes import bp as api_bp

@@ -311,6 +311,10 @@ from gateway.openapi_records import extend as _extend_records  # noqa: E402 - re
 
 _extend_records(PATHS, SCHEMAS)
 
+from gateway.openapi_integrations import extend as _extend_integrations  # noqa: E402
+
+_extend_integrations(PATHS, SCHEMAS)
+
 
 def build_document() -> dict[str, Any]:
     return {
@@ -329,7 +333,7 @@ def build_document() -> dict[str, Any]:
         "security": [{"bearerAuth": []}],
         "tags": [{"name": t} for t in
                  ("auth", "students", "incidents", "alerts", "staff", "reporting", "mis",
-                  "meta")],
+                  "integrations", "meta")],
         "paths": {API_PREFIX + path: item for path, item in copy.deepcopy(PATHS).items()},
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",

@@ -140,3 +140,41 @@ def amqp_url_for_test() -> str:
     require_service("RabbitMQ", parsed.hostname or "127.0.0.1", parsed.port or 5672)
     sep = "&" if "?" in AMQP_URL else "?"
     return f"{AMQP_URL}{sep}exchange=haven.test.{uuid.uuid4().hex[:10]}"
+
+
+_PORTS_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port() -> int:
+    """A port for a server a test starts a moment later (often in another process).
+
+    Chosen below the kernel's ephemeral range, so no outgoing connection (to PostgreSQL,
+    RabbitMQ, a peer) can take it in between, never handed out twice in one test run, and
+    checked free by binding it."""
+    import random
+
+    low, _high = _ephemeral_range()
+    floor = 20000 if low > 21000 else 1024
+    ceiling = low - 1 if low > floor + 1000 else 65535
+    rng = random.Random()  # noqa: S311 - not security-sensitive
+    for _ in range(1000):
+        port = rng.randint(floor, ceiling)
+        if port in _PORTS_HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _PORTS_HANDED_OUT.add(port)
+        return port
+    raise RuntimeError("no free port found")

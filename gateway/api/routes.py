@@ -30,6 +30,14 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Routes that need no access token (identity checks what they carry).
 PUBLIC_ENDPOINTS = {"api.openapi", "api.login", "api.elevate", "api.refresh", "api.logout"}
+# The only routes an integration's token (access "integration", OAuth2 client credentials)
+# reaches; the service behind each checks the token's scope and school. Every other route
+# answers 403 (DESIGN.md §1: integrations push what their scope names and read nothing).
+INTEGRATION_ENDPOINTS = {
+    "api.add_integration_concern",  # scope incidents:add (gateway.api.integrations)
+    "api.mis_submit_feed", "api.mis_submit_feed_part",  # scope mis.import (gateway.api.mis)
+    "api.mis_get_run", "api.mis_list_rejections",  # the feed's own run (mis_import checks)
+}
 MAX_LIMIT = 200
 BEARER = "Bearer"  # the token_type of OAuth2 bearer tokens
 
@@ -68,6 +76,9 @@ def _authenticate():
         g.claims = backends().verifier.verify(token)
     except Unauthenticated:
         return json_error(401, "The access token is not valid or has expired.")
+    if g.claims.access == "integration" and request.endpoint not in INTEGRATION_ENDPOINTS:
+        return json_error(403, "An integration's token is only for what its scope names.",
+                          "permission_denied")
     return None
 
 

@@ -964,4 +964,35 @@ def full_fake_records():
                      or (request.account_id and e.account_id == request.account_id)]
             return records_pb2.ListAuditEntriesResponse(entries=found[: request.limit or 200])
 
+        def AddIntegrationConcern(self, request, context):
+            """As records: integration tokens with scope incidents:add only; the student by
+            UPN (or MIS id) in the token's school; an enabled category by id or name; the
+            same external reference answers the first id (replayed)."""
+            self._enter("AddIntegrationConcern", request, context)
+            claims = current_claims()
+            if claims.access != "integration" or "incidents:add" not in claims.scopes:
+                raise errors.PermissionDenied("Integrations may only add concerns.")
+            key = ("integration:" + claims.account_id, request.external_reference)
+            if request.external_reference and key in self.by_request:
+                return records_pb2.AddIntegrationConcernResponse(
+                    id=self.by_request[key], replayed=True)
+            student = next((s for s in self.students.values() if not s.archived and (
+                (request.upn and s.upn == request.upn.upper())
+                or (request.mis_id and s.mis_id == request.mis_id))), None)
+            if student is None or claims.school_id != f.SCHOOL:
+                raise errors.NotFound("No such student in your school.")
+            if not request.text.strip():
+                raise errors.InvalidArgument("Describe the concern.")
+            ref = request.category.strip().lower()
+            cat = next((c for c in self.categories if c.enabled
+                        and ref in (c.id, c.name.lower())), None)
+            if cat is None:
+                raise errors.InvalidArgument("Name a category your school has enabled.")
+            author = f.Account(claims.account_id, "", claims.name, "", "", False, ())
+            incident = self.add_incident(student_id=student.id, text=request.text,
+                                         category_ids=[cat.id], author=author)
+            if request.external_reference:
+                self.by_request[key] = incident.id
+            return records_pb2.AddIntegrationConcernResponse(id=incident.id)
+
     return FakeRecordsFull()

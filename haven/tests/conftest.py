@@ -1,16 +1,10 @@
 from __future__ import annotations
 
-import socket
-
 import pytest
 
+from shared.testing import free_port
+
 SERVICES = ("identity", "records", "reporting", "mis_import", "transfers", "notifications")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture()

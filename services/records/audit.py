@@ -77,10 +77,25 @@ def record_refusal(db: Database, operation: str, exc: DomainError) -> None:
         log.exception("could not audit a refused %s", operation)
 
 
+INTEGRATION_ACCESS = "integration"
+
+
+def admit(integration_scope: str | None) -> None:
+    """The one place records refuses integration tokens (access "integration"): they may
+    call only an operation that names a scope they hold (``AddIntegrationConcern``)."""
+    claims = optional_claims()
+    if claims is not None and claims.access == INTEGRATION_ACCESS and (
+            integration_scope is None or integration_scope not in claims.scopes):
+        raise PermissionDenied("Integrations may only add concerns to a student's chronology.")
+
+
 @contextmanager
-def unit_of_work(db: Database, operation: str) -> Iterator[Session]:
-    """One transaction for one request; a refusal rolls it back, then is audited."""
+def unit_of_work(db: Database, operation: str, *,
+                 integration_scope: str | None = None) -> Iterator[Session]:
+    """One transaction for one request; a refusal rolls it back, then is audited.
+    Integration tokens are refused unless ``integration_scope`` names one they hold."""
     try:
+        admit(integration_scope)
         with db.transaction() as session:
             yield session
     except DomainError as exc:

@@ -23,6 +23,7 @@ from services.records import (
     editing,
     groups,
     incidents,
+    integrations,
     monitoring,
     profile,
     settings,
@@ -519,6 +520,17 @@ class RecordsServicer(records_pb2_grpc.RecordsServiceServicer):
                 agency_ids=list(request.agency_ids),
             )
             return incident_pb(view)
+
+    def AddIntegrationConcern(self, request, context):
+        with unit_of_work(self.db, "integration.concern.add",
+                          integration_scope=integrations.ADD_SCOPE) as session:
+            concern = integrations.add_concern(
+                session, self.events, upn=request.upn, mis_id=request.mis_id,
+                text=request.text, category=request.category,
+                occurred_at=_when(request, "occurred_at"),
+                external_reference=request.external_reference)
+            return records_pb2.AddIntegrationConcernResponse(id=concern.incident_id,
+                                                             replayed=concern.replayed)
 
     def GetIncident(self, request, context):
         with unit_of_work(self.db, "incident.view") as session:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import shutil
-import socket
 
 import grpc
 import pytest
@@ -28,15 +27,10 @@ from services.identity.tests.conftest import OTHER_DSL, OTHER_SCHOOL_ID, TEST_CO
 from services.identity.tests.conftest import refused as rpc_refused
 from services.identity.tests.test_users_admin import ADMIN, DSL, TEACHER1
 from shared.auth import TokenVerifier
+from shared.testing import free_port
 
 CLIENT_ID = "haven-gateway"
 REDIRECT = "http://127.0.0.1:8080/auth/callback"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -22,15 +21,9 @@ from shared.db import run_migrations
 from shared.events import make_envelope
 from shared.events.memory import MemoryTransport, reset_broker
 from shared.service import Running, ServiceSpec, start_worker
-from shared.testing import TokenFactory
+from shared.testing import TokenFactory, free_port
 
 PUBLIC_URL = "https://haven.example.test"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition"):
