@@ -108,6 +108,19 @@ def test_chronology_newest_first_with_highlight(dsl, platform):
     assert f'href="/incidents/new?student={AVA}"' in html
 
 
+def test_a_chronology_cut_at_the_page_limit_says_so(dsl, platform, monkeypatch):
+    from gateway.web import students
+
+    for n in range(3):
+        platform.records.add_incident(student_id=AVA, text=f"Concern {n}",
+                                      category_ids=[CAT_CP], author=TEACHER)
+    html = dsl.get(f"/students/{AVA}").get_data(as_text=True)
+    assert "chronology-truncated" not in html
+    monkeypatch.setattr(students, "CHRONOLOGY_LIMIT", 2)
+    html = dsl.get(f"/students/{AVA}").get_data(as_text=True)
+    assert 'id="chronology-truncated"' in html and "Only the newest 2 entries" in html
+
+
 def test_chronology_shows_mark_as_read_for_my_unread_alert(dsl, platform):
     incident = _alert_for(platform, DSL)
     alert_id = next(iter(platform.records.alerts))

@@ -157,8 +157,11 @@ def chronology(student_id: str):
         opened.append(highlight)
     reply = call("records", "GetChronology", records_pb2.GetChronologyRequest(
         student_id=student_id, limit=CHRONOLOGY_LIMIT, include_actions=show_all or bool(opened)))
+    incidents = list(reply.incidents)
     return render_template(
-        "student.html", student=reply.student, incidents=list(reply.incidents),
+        "student.html", student=reply.student, incidents=incidents,
+        # Never cut a chronology short silently: say when older entries are not shown.
+        truncated_at=CHRONOLOGY_LIMIT if len(incidents) >= CHRONOLOGY_LIMIT else 0,
         highlight=highlight, alerts=unread_alerts_by_incident(), show_all=show_all,
         parents=parents, opened=set(opened), tab="incidents",
         highlight_action=request.args.get("action", ""),
