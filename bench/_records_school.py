@@ -260,6 +260,7 @@ class Served:
     stop: Callable[[], None]
     heavy_student: str
     addr: str
+    tokens: object = None  # the TokenFactory that signed ``token`` (its jwks_json)
 
 
 def serve(url: str) -> Served:
@@ -290,7 +291,7 @@ def serve(url: str) -> Served:
         spec.db.dispose()
 
     return Served(stub=records_pb2_grpc.RecordsServiceStub(channel), token=token, stop=stop,
-                  heavy_student=uid("student", 0), addr=addr)
+                  heavy_student=uid("student", 0), addr=addr, tokens=tokens)
 
 
 def medians_ms(fns: dict[str, Callable[[], object]], *, repeat: int, warmup: int = 3
