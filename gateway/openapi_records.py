@@ -397,6 +397,16 @@ def extend(paths: dict[str, Any], schemas: dict[str, Any]) -> None:  # noqa: PLR
             "getIncidentPrint", "What the print view shows (one incident and its actions)",
             "200", js("IncidentPrint", "Print data"), tag="incidents", errors=reads,
             params=[incident_id])},
+        "/incidents/{incident_id}/print.pdf": {"get": op(
+            "getIncidentPrintPdf", "The print view as an A4 PDF (one incident and its "
+            "actions; a download, never cached)", "200",
+            {"description": "PDF file",
+             "headers": {"Content-Disposition": {
+                 "schema": {"type": "string"},
+                 "description": 'attachment; filename="incident-<number>-<date>.pdf"'}},
+             "content": {"application/pdf": {"schema": {"type": "string",
+                                                        "format": "binary"}}}},
+            tag="incidents", errors=reads, params=[incident_id])},
         "/incidents/{incident_id}/actions": {"post": op(
             "createAction", "Add an action to an incident", "201",
             {**js("Action", "Added (or the one added earlier with this request_id)"),

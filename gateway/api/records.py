@@ -15,6 +15,7 @@ from flask import Response, current_app, jsonify, request, url_for
 from gateway.api.routes import ApiError, _body, _bool_arg, _limit_arg, bp
 from gateway.api.validation import InvalidBody
 from gateway.backends import call
+from gateway.pdf import download_headers, incident_pdf
 from gateway.present import incident_json, iso, parse_instant, timestamp
 from gateway.present_records import (
     action_json,
@@ -267,6 +268,14 @@ def incident_print(incident_id: str):
     return jsonify(incident=incident_detail_json(reply.incident),
                    student=student_detail_json(reply.student),
                    printed_by_name=reply.printed_by_name, printed_at=iso(reply.printed_at))
+
+
+@bp.get("/incidents/<incident_id>/print.pdf")
+def incident_print_pdf(incident_id: str):
+    reply = call("records", "GetIncidentPrint",
+                 records_pb2.GetIncidentPrintRequest(incident_id=incident_id))
+    return Response(incident_pdf(reply, zone=_zone()), mimetype="application/pdf",
+                    headers=download_headers(reply, _zone()))
 
 
 @bp.post("/incidents/<incident_id>/actions")

@@ -13,11 +13,23 @@ import uuid
 from datetime import datetime
 
 import grpc
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from gateway.backends import call
 from gateway.errors import map_rpc_error
+from gateway.pdf import download_headers, incident_pdf
 from gateway.present import category_tree, timestamp, to_local
+from gateway.web.account import SCHOOL_NAME
 from gateway.web.incidents import STATUSES, check_recipients
 from gateway.web.records_common import (
     agencies,
@@ -248,6 +260,17 @@ def print_view(incident_id: str):
                    records_pb2.GetIncidentPrintRequest(incident_id=incident_id))
     return render_template("records/print.html", p=printed, incident=printed.incident,
                            student=printed.student)
+
+
+@bp.get("/incidents/<incident_id>/print.pdf")
+@login_required
+def print_pdf(incident_id: str):
+    """The print view as an A4 PDF download (records decides who may print it)."""
+    printed = call("records", "GetIncidentPrint",
+                   records_pb2.GetIncidentPrintRequest(incident_id=incident_id))
+    body = incident_pdf(printed, zone=zone(), school_name=session.get(SCHOOL_NAME, ""))
+    return Response(body, mimetype="application/pdf",
+                    headers=download_headers(printed, zone()))
 
 
 # ---- merge --------------------------------------------------------------------------------
