@@ -141,7 +141,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "IncidentList": _object({"incidents": _array(_ref("Incident"))}, ["incidents"]),
     "Chronology": _object({
         "student": _ref("Student"),
-        "incidents": _array(_ref("Incident"), "newest first"),
+        "incidents": _array(_ref("Incident"), "pinned first, then newest first"),
+        "next_page_token": _nullable_string(
+            "pass as page_token for the older entries; null on the last page"),
     }, ["student", "incidents"]),
     "Alert": _object({
         "id": _ID, "incident_id": _ID, "student_id": _ID, "student_name": _string(),
@@ -261,8 +263,10 @@ PATHS: dict[str, dict[str, Any]] = {
     "/students/{student_id}/chronology": {"get": _op(
         "getChronology", "A student's incidents, newest first (full access)", "200",
         _json("Chronology", "The chronology"), tag="students",
-        errors=("401", "403", "404", "503"),
-        params=[_path_param("student_id", "student id"), _LIMIT])},
+        errors=("400", "401", "403", "404", "422", "503"),
+        params=[_path_param("student_id", "student id"), _LIMIT,
+                _query("page_token", "next_page_token of the previous page (opaque)",
+                       {"type": "string", "maxLength": 1000})])},
     "/categories": {"get": _op(
         "listCategories", "Incident categories, with what the caller may do in each", "200",
         _json("CategoryList", "All categories"), tag="incidents")},

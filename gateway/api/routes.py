@@ -209,9 +209,11 @@ def get_student(student_id: str):
 @bp.get("/students/<student_id>/chronology")
 def chronology(student_id: str):
     reply = call("records", "GetChronology", records_pb2.GetChronologyRequest(
-        student_id=student_id, limit=_limit_arg(MAX_LIMIT)))
+        student_id=student_id, limit=_limit_arg(MAX_LIMIT),
+        page_token=_text_arg("page_token", 1000)))
     return jsonify(student=student_json(reply.student),
-                   incidents=[incident_json(i) for i in reply.incidents])
+                   incidents=[incident_json(i) for i in reply.incidents],
+                   next_page_token=reply.next_page_token or None)
 
 
 # ---- categories, staff ----

@@ -276,12 +276,21 @@ def full_fake_records():
             reply = f.FakeRecords.GetChronology(self, request, context)
             claims = current_claims()
             shown = [x for x in (self._shown(i, claims) for i in reply.incidents) if x]
-            shown.sort(key=lambda i: (not i.pinned, -i.occurred_at.seconds))
+            shown.sort(key=lambda i: (not i.pinned, -i.occurred_at.seconds, i.id))
+            if request.page_token:  # the fake's token: the last id of the previous page
+                ids = [i.id for i in shown]
+                if request.page_token not in ids:
+                    raise errors.InvalidArgument("That page link is not valid.")
+                shown = shown[ids.index(request.page_token) + 1:]
+            limit = request.limit or 200
+            next_token = shown[limit - 1].id if len(shown) > limit else ""
+            shown = shown[:limit]
             if not request.include_actions:
                 for i in shown:
                     del i.actions[:]
             self._audit("student.chronology.viewed", request.student_id)
-            return records_pb2.GetChronologyResponse(student=reply.student, incidents=shown)
+            return records_pb2.GetChronologyResponse(student=reply.student, incidents=shown,
+                                                     next_page_token=next_token)
 
         def ListMyHistory(self, request, context):
             reply = f.FakeRecords.ListMyHistory(self, request, context)

@@ -302,3 +302,22 @@ def test_occurred_at_out_of_range_is_400(client, platform, teacher_token):
     assert response.status_code == 400
     assert "'occurred_at'" in response.json["error"]["message"]
     assert platform.records.called("CreateIncident") == []
+
+
+def test_chronology_pages_with_page_token(client, platform, dsl_token):
+    made = [platform.records.add_incident(
+        student_id=AVA, text=f"Concern {n}", category_ids=[CAT_CP], author=TEACHER,
+        occurred_at=datetime(2026, 1, 10 + n, 9, 0, tzinfo=UTC)) for n in range(3)]
+    url = f"/api/v1/students/{AVA}/chronology"
+    first = client.get(f"{url}?limit=2", headers=_auth(dsl_token)).json
+    assert [i["id"] for i in first["incidents"]] == [made[2].id, made[1].id]
+    assert first["next_page_token"]
+    second = client.get(url, query_string={"limit": 2, "page_token": first["next_page_token"]},
+                        headers=_auth(dsl_token)).json
+    assert [i["id"] for i in second["incidents"]] == [made[0].id]
+    assert second["next_page_token"] is None
+    assert platform.records.called("GetChronology")[-1].request.page_token == \
+        first["next_page_token"]
+    bad = client.get(f"{url}?page_token=nonsense", headers=_auth(dsl_token))
+    assert bad.status_code == 422 and bad.json["error"]["message"] == \
+        "That page link is not valid."

@@ -108,17 +108,37 @@ def test_chronology_newest_first_with_highlight(dsl, platform):
     assert f'href="/incidents/new?student={AVA}"' in html
 
 
-def test_a_chronology_cut_at_the_page_limit_says_so(dsl, platform, monkeypatch):
+def test_a_chronology_longer_than_a_page_links_to_the_older_entries(dsl, platform, monkeypatch):
     from gateway.web import students
 
-    for n in range(3):
-        platform.records.add_incident(student_id=AVA, text=f"Concern {n}",
-                                      category_ids=[CAT_CP], author=TEACHER)
+    made = [platform.records.add_incident(
+        student_id=AVA, text=f"Concern {n}", category_ids=[CAT_CP], author=TEACHER,
+        occurred_at=datetime(2026, 1, 10 + n, 9, 0, tzinfo=UTC)) for n in range(5)]
     html = dsl.get(f"/students/{AVA}").get_data(as_text=True)
-    assert "chronology-truncated" not in html
+    assert "chronology-older-link" not in html and "chronology-older" not in html
     monkeypatch.setattr(students, "CHRONOLOGY_LIMIT", 2)
-    html = dsl.get(f"/students/{AVA}").get_data(as_text=True)
-    assert 'id="chronology-truncated"' in html and "Only the newest 2 entries" in html
+    seen, url = [], f"/students/{AVA}?actions=1"
+    for _ in range(3):
+        html = dsl.get(url).get_data(as_text=True)
+        shown = [m.id for m in made if f'id="incident-{m.id}"' in html]
+        seen += sorted(shown, key=lambda x: html.index(f'id="incident-{x}"'))
+        link = re.search(r'id="chronology-older-link" rel="next" href="([^"]+)"', html)
+        if link is None:
+            break
+        assert "Older entries" in html
+        url = link.group(1).replace("&amp;", "&")
+        assert "actions=1" in url and "page=" in url
+    assert seen == [m.id for m in reversed(made)]  # every entry once, newest first
+    assert 'id="chronology-older"' in html and "Back to the newest entries" in html
+    requests = platform.records.called("GetChronology")[-3:]
+    assert [r.request.limit for r in requests] == [2, 2, 2]
+    assert requests[0].request.page_token == "" and requests[2].request.page_token
+
+
+def test_a_bad_page_link_is_refused_plainly(dsl, platform):
+    response = dsl.get(f"/students/{AVA}?page=nonsense")
+    assert response.status_code == 422
+    assert "That page link is not valid." in response.get_data(as_text=True)
 
 
 def test_chronology_shows_mark_as_read_for_my_unread_alert(dsl, platform):

@@ -155,13 +155,16 @@ def chronology(student_id: str):
     opened = [i for i in request.args.getlist("open") if valid_id(i)][:50]
     if highlight and valid_id(highlight) and truthy(request.args.get("open_highlight")):
         opened.append(highlight)
+    # ?page=: the service's opaque token for older entries (the service validates it)
+    page = request.args.get("page", "").strip()[:1000]
     reply = call("records", "GetChronology", records_pb2.GetChronologyRequest(
-        student_id=student_id, limit=CHRONOLOGY_LIMIT, include_actions=show_all or bool(opened)))
+        student_id=student_id, limit=CHRONOLOGY_LIMIT, include_actions=show_all or bool(opened),
+        page_token=page))
     incidents = list(reply.incidents)
     return render_template(
         "student.html", student=reply.student, incidents=incidents,
-        # Never cut a chronology short silently: say when older entries are not shown.
-        truncated_at=CHRONOLOGY_LIMIT if len(incidents) >= CHRONOLOGY_LIMIT else 0,
+        # Never cut a chronology short silently: link to the older entries.
+        page=page, next_page=reply.next_page_token,
         highlight=highlight, alerts=unread_alerts_by_incident(), show_all=show_all,
         parents=parents, opened=set(opened), tab="incidents",
         highlight_action=request.args.get("action", ""),

@@ -18,10 +18,13 @@ stays fast.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import any_, bindparam, exists, func, select
+from sqlalchemy import and_, any_, bindparam, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from services.records import audit
@@ -40,7 +43,7 @@ from services.records.models import (
 from services.records.students import StudentCard, full_card, monitored_categories, visible_student
 from shared.context import current_claims
 from shared.db import utcnow
-from shared.errors import FailedPrecondition, NotFound, PermissionDenied
+from shared.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 
 HISTORY_WINDOW = dt.timedelta(days=7)
 DEFAULT_CHRONOLOGY = 200
@@ -113,6 +116,7 @@ class IncidentView:
 class Chronology:
     student: StudentCard
     incidents: list[IncidentView]
+    next_page_token: str = ""
 
 
 # ---- who may open an incident --------------------------------------------------------------------
@@ -182,6 +186,68 @@ def open_incident(session: Session, v: Viewer, incident_id: str) -> Incident:
     return incident
 
 
+# ---- paging (keyset on the chronology's order) ---------------------------------------------------
+
+BAD_PAGE_LINK = "That page link is not valid."
+
+
+@dataclass(frozen=True)
+class PageKey:
+    """The sort key of a page's last row: ``pinned DESC, occurred_at DESC, created_at DESC,
+    id ASC`` (the chronology's ORDER BY). The token binds it to the student; it only sets a
+    starting point, so it can show nothing the caller could not see on the first page."""
+
+    student_id: str
+    pinned: bool
+    occurred_at: dt.datetime
+    created_at: dt.datetime
+    id: str
+
+    def token(self) -> str:
+        raw = json.dumps([1, self.student_id, int(self.pinned), self.occurred_at.isoformat(),
+                          self.created_at.isoformat(), self.id], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def parse(cls, token: str, student_id: str) -> PageKey:
+        try:
+            if len(token) > 400:
+                raise ValueError
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            version, student, pinned, occurred, created, row_id = json.loads(raw)
+            if (version != 1 or pinned not in (0, 1) or not isinstance(row_id, str)
+                    or not isinstance(student, str) or not row_id or len(row_id) > 64):
+                raise ValueError
+            key = cls(student_id=student, pinned=bool(pinned),
+                      occurred_at=dt.datetime.fromisoformat(occurred),
+                      created_at=dt.datetime.fromisoformat(created), id=row_id)
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+            raise InvalidArgument(BAD_PAGE_LINK, field="page_token") from None
+        if (key.student_id != student_id or key.occurred_at.tzinfo is not None
+                or key.created_at.tzinfo is not None):
+            raise InvalidArgument(BAD_PAGE_LINK, field="page_token")
+        return key
+
+    @classmethod
+    def of(cls, row) -> PageKey:
+        return cls(student_id=row.student_id, pinned=bool(row.pinned),
+                   occurred_at=row.occurred_at, created_at=row.created_at, id=row.id)
+
+    def where_after(self):
+        """Rows strictly after this key in the ORDER BY above."""
+        i = INCIDENTS
+        same_pin = i.pinned == (true() if self.pinned else false())
+        later_in_pin = or_(
+            i.occurred_at < self.occurred_at,
+            and_(i.occurred_at == self.occurred_at, i.created_at < self.created_at),
+            and_(i.occurred_at == self.occurred_at, i.created_at == self.created_at,
+                 i.id > self.id),
+        )
+        if self.pinned:
+            return or_(i.pinned == false(), and_(same_pin, later_in_pin))
+        return and_(same_pin, later_in_pin)
+
+
 # ---- the loader ----------------------------------------------------------------------------------
 
 
@@ -205,9 +271,12 @@ ACTIONS = Action.__table__.c
 def load(
     session: Session, v: Viewer, *, student_id: str = "", incident_ids: list[str] | None = None,
     limit: int = MAX_CHRONOLOGY, include_actions: bool = True, check_categories: bool = True,
-    book: CategoryBook | None = None,
+    book: CategoryBook | None = None, after: PageKey | None = None,
 ) -> list[IncidentView]:
     """Incidents of one student (chronology order) or the given ones (in the order given).
+
+    ``after`` (a student's chronology only) starts strictly after that sort key; every other
+    filter applies as before.
 
     ``check_categories`` keeps only incidents in a category the caller may view (the
     chronology); callers that already decided access (alerts, history) pass False. Reads
@@ -236,6 +305,8 @@ def load(
             CATEGORY_LINKS.category_id.in_(sorted(v.rights.view_incidents)),
         ))
     if student_id:
+        if after is not None:
+            query = query.where(after.where_after())
         query = query.order_by(i.pinned.desc(), i.occurred_at.desc(), i.created_at.desc(),
                                i.id).limit(limit)
     rows = session.execute(query).all()
@@ -368,9 +439,10 @@ def _name_of(row) -> str:
 
 
 def get_chronology(session: Session, student_id: str, *, limit: int = 0,
-                   include_actions: bool = False) -> Chronology:
+                   include_actions: bool = False, page_token: str = "") -> Chronology:
     """A student's incidents, pinned first then newest first by when they happened, in the
-    categories the caller's group may view (deleted ones as markers for editors)."""
+    categories the caller's group may view (deleted ones as markers for editors); a page of
+    ``limit``, after ``page_token``, with ``next_page_token`` when more follow."""
     claims = current_claims()
     try:
         require_full_access(claims, "view_student_details", "A student's chronology")
@@ -385,13 +457,18 @@ def get_chronology(session: Session, student_id: str, *, limit: int = 0,
     v = viewer(session, claims)
     student = visible_student(session, v, student_id)
     limit = max(1, min(limit or DEFAULT_CHRONOLOGY, MAX_CHRONOLOGY))
-    incidents = load(session, v, student_id=student.id, limit=limit,
-                     include_actions=include_actions)
+    after = PageKey.parse(page_token.strip(), student.id) if page_token.strip() else None
+    incidents = load(session, v, student_id=student.id, limit=limit + 1,
+                     include_actions=include_actions, after=after)
+    next_token = ""
+    if len(incidents) > limit:
+        incidents = incidents[:limit]
+        next_token = PageKey.of(incidents[-1].incident).token()
     audit.record(session, "student.chronology.viewed", student_id=student.id)
     monitored = monitored_categories(session, claims, [student.id],
                                      visible=v.rights.view_students)
     return Chronology(student=full_card(student, monitored.get(student.id, [])),
-                      incidents=incidents)
+                      incidents=incidents, next_page_token=next_token)
 
 
 def view_one(session: Session, v: Viewer, incident: Incident, *, include_actions: bool = True

@@ -540,9 +540,10 @@ class RecordsServicer(records_pb2_grpc.RecordsServiceServicer):
         with unit_of_work(self.db, "student.chronology") as session:
             result = chronology.get_chronology(
                 session, request.student_id, limit=request.limit,
-                include_actions=request.include_actions,
+                include_actions=request.include_actions, page_token=request.page_token,
             )
-            out = records_pb2.GetChronologyResponse(student=student_pb(result.student))
+            out = records_pb2.GetChronologyResponse(student=student_pb(result.student),
+                                                    next_page_token=result.next_page_token)
             cats = CategoryMessages()
             for v in result.incidents:
                 incident_pb(v, cats, into=out.incidents)
