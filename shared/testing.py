@@ -32,6 +32,7 @@ FULL_PERMISSIONS = (
     "view_student_list",
     "view_student_details",
     "add_incidents",
+    "edit_incidents",
     "view_students_without_group",
     "run_reports",
     "planner",

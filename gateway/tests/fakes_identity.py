@@ -22,7 +22,7 @@ RESET_TOKEN = "reset-token-for-teacher1"
 STRONG_PASSWORD = "Correct-horse-battery-staple-42"
 ENROLMENT_CODE = "654321"
 SYSTEM_PERMISSIONS = (
-    "view_student_list", "view_student_details", "add_incidents",
+    "view_student_list", "view_student_details", "add_incidents", "edit_incidents",
     "view_students_without_group", "run_reports", "planner", "files", "library_view",
     "library_add", "administration",
 )

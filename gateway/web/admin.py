@@ -31,6 +31,7 @@ PERMISSION_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("General", (("view_student_list", "View student list"),
                  ("view_student_details", "View student details"),
                  ("add_incidents", "Add new incidents and actions"),
+                 ("edit_incidents", "Edit, delete and restore incidents and actions"),
                  ("view_students_without_group", "View students without a group"))),
     ("Reporting", (("run_reports", "Run reports"),)),
     ("Planner", (("planner", "Planner"),)),

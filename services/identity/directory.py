@@ -27,6 +27,7 @@ SYSTEM_PERMISSIONS: tuple[str, ...] = (
     "view_student_list",
     "view_student_details",
     "add_incidents",
+    "edit_incidents",
     "view_students_without_group",
     "run_reports",
     "planner",

@@ -13,7 +13,7 @@ import datetime as dt
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from haven.identity.v1 import identity_pb2, identity_pb2_grpc
-from services.identity import access, directory
+from services.identity import access, directory, refusals
 from services.identity import security_log as slog
 from services.identity.administration import Administration
 from services.identity.login import Authenticator, Elevated, LoginResult
@@ -298,15 +298,18 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
     # ---- users ------------------------------------------------------------------------------
 
+    @refusals.logged("list users")
     def ListUsers(self, request, context):
         found = self.admin.list_users(self._staff(), deactivated=request.deactivated,
                                       query=request.query, user_group_id=request.user_group_id)
         return identity_pb2.ListUsersResponse(users=[_user(u) for u in found])
 
+    @refusals.logged("open a user")
     def GetUser(self, request, context):
         user, factors = self.admin.get_user(self._staff(), request.account_id)
         return identity_pb2.UserDetail(user=_user(user), factors=[_factor(f) for f in factors])
 
+    @refusals.logged("list MIS staff")
     def ListMisStaff(self, request, context):
         return identity_pb2.ListMisStaffResponse(staff=[
             identity_pb2.MisStaffMember(mis_id=c.mis_id, display_name=c.display_name,
@@ -315,6 +318,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             for c in self.admin.mis_candidates(self._staff())
         ])
 
+    @refusals.logged("create a user")
     def CreateUser(self, request, context):
         return _user(self.admin.create_user(
             self._staff(), email=request.email, user_group_id=request.user_group_id,
@@ -322,33 +326,41 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             job_title=request.job_title, send_password_email=request.send_password_email,
         ))
 
+    @refusals.logged("deactivate a user")
     def DeactivateUser(self, request, context):
         return _user(self.admin.deactivate(self._staff(), request.account_id))
 
+    @refusals.logged("reactivate a user")
     def ReactivateUser(self, request, context):
         return _user(self.admin.reactivate(self._staff(), request.account_id, email=request.email,
                                            user_group_id=request.user_group_id))
 
+    @refusals.logged("change a user's email")
     def ChangeUserEmail(self, request, context):
         return _user(self.admin.change_email(self._staff(), request.account_id, request.email))
 
+    @refusals.logged("change a user's group")
     def ChangeUserGroup(self, request, context):
         return _user(self.admin.change_group(self._staff(), request.account_id,
                                              request.user_group_id))
 
+    @refusals.logged("set a user's alert email")
     def SetUserAlertEmail(self, request, context):
         return _user(self.admin.set_alert_email(self._staff(), request.account_id,
                                                 request.alert_email))
 
+    @refusals.logged("send a password email")
     def SendPasswordEmail(self, request, context):
         expires = self.admin.send_password_email(self._staff(), request.account_id)
         return identity_pb2.SendPasswordEmailResponse(expires_at=_ts(expires))
 
+    @refusals.logged("remove a user's second factors")
     def RemoveUserSecondFactors(self, request, context):
         removed = self.admin.remove_second_factors(self._staff(), request.account_id,
                                                    confirmed=request.confirm)
         return identity_pb2.RemoveUserSecondFactorsResponse(removed=removed)
 
+    @refusals.logged("read the security log")
     def ListSecurityLog(self, request, context):
         before = request.before.ToDatetime() if request.HasField("before") else None
         rows = self.admin.security_log(self._staff(), account_id=request.account_id,
@@ -365,40 +377,47 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
     # ---- user groups ------------------------------------------------------------------------
 
+    @refusals.logged("list user groups")
     def ListUserGroups(self, request, context):
         return identity_pb2.ListUserGroupsResponse(
             user_groups=[_group(g) for g in self.admin.list_groups(self._staff())],
             system_permissions=list(directory.SYSTEM_PERMISSIONS),
         )
 
+    @refusals.logged("create a user group")
     def CreateUserGroup(self, request, context):
         return _group(self.admin.create_group(
             self._staff(), name=request.name, key_holder=request.key_holder,
             permissions=list(request.permissions),
         ))
 
+    @refusals.logged("edit a user group")
     def UpdateUserGroup(self, request, context):
         return _group(self.admin.update_group(
             self._staff(), user_group_id=request.user_group_id, name=request.name,
             key_holder=request.key_holder, permissions=list(request.permissions),
         ))
 
+    @refusals.logged("delete a user group")
     def DeleteUserGroup(self, request, context):
         self.admin.delete_group(self._staff(), request.user_group_id)
         return identity_pb2.DeleteUserGroupResponse()
 
     # ---- alert groups -----------------------------------------------------------------------
 
+    @refusals.logged("list alert groups")
     def ListAlertGroups(self, request, context):
         return identity_pb2.ListAlertGroupsResponse(
             alert_groups=[_alert_group(g) for g in self.admin.list_alert_groups(self._staff())])
 
+    @refusals.logged("create an alert group")
     def CreateAlertGroup(self, request, context):
         return _alert_group(self.admin.create_alert_group(
             self._staff(), name=request.name, member_account_ids=list(request.member_account_ids),
             user_group_ids=list(request.add_user_group_ids),
         ))
 
+    @refusals.logged("edit an alert group")
     def UpdateAlertGroup(self, request, context):
         return _alert_group(self.admin.update_alert_group(
             self._staff(), alert_group_id=request.alert_group_id, name=request.name,
@@ -406,15 +425,18 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             user_group_ids=list(request.add_user_group_ids),
         ))
 
+    @refusals.logged("delete an alert group")
     def DeleteAlertGroup(self, request, context):
         self.admin.delete_alert_group(self._staff(), request.alert_group_id)
         return identity_pb2.DeleteAlertGroupResponse()
 
     # ---- settings ---------------------------------------------------------------------------
 
+    @refusals.logged("read school settings")
     def GetSchoolSettings(self, request, context):
         return _settings(self.admin.get_settings(self._staff()))
 
+    @refusals.logged("change school settings")
     def UpdateSchoolSettings(self, request, context):
         return _settings(self.admin.update_settings(
             self._staff(), email_domains=list(request.email_domains),
@@ -425,6 +447,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
     # ---- integrations -----------------------------------------------------------------------
 
+    @refusals.logged("create an integration")
     def CreateIntegrationClient(self, request, context):
         client, secret = self.admin.create_integration(self._staff(), name=request.name,
                                                        scope=request.scope)
@@ -433,9 +456,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             token_endpoint=self.token_endpoint,
         )
 
+    @refusals.logged("list integrations")
     def ListIntegrationClients(self, request, context):
         return identity_pb2.ListIntegrationClientsResponse(
             clients=[_integration(c) for c in self.admin.list_integrations(self._staff())])
 
+    @refusals.logged("revoke an integration")
     def RevokeIntegrationClient(self, request, context):
         return _integration(self.admin.revoke_integration(self._staff(), request.client_id))

@@ -33,6 +33,7 @@ PASSWORD_RESET_THROTTLED = "password_reset_throttled"  # noqa: S105
 PASSWORD_RESET_REFUSED = "password_reset_refused"  # noqa: S105 - a used or expired link
 SCHOOL_SWITCHED = "school_switched"
 SCHOOL_SWITCH_REFUSED = "school_switch_refused"
+ADMIN_REFUSED = "admin_refused"  # an administration request refused (rights, another school)
 USER_CHANGED = "user_changed"  # an admin changed a user (detail says what)
 TOKEN_ISSUED = "token_issued"  # noqa: S105 - an event name (OAuth2 client credentials)
 TOKEN_REFUSED = "token_refused"  # noqa: S105 - an event name

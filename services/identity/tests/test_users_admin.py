@@ -51,6 +51,11 @@ def test_only_an_elevated_administrator_of_the_school_may_administer(identity, a
     assert refused(identity.call, "ListUsers", request).code() == (
         grpc.StatusCode.UNAUTHENTICATED)
     assert identity.call("ListUsers", request, admin).users
+    # Each refusal is in the school's security log, against the person who tried.
+    rows = identity.call("ListSecurityLog", pb.ListSecurityLogRequest(), admin).entries
+    tried = sorted(r.account_id for r in rows if r.event == "admin_refused")
+    assert tried == sorted([ADMIN_ID, TEACHER1_ID])
+    assert all("list users refused" in r.detail for r in rows if r.event == "admin_refused")
     # An admin whose session has since ended cannot use the token they still hold.
     token, secret = identity.elevated(DSL)
     identity.stub.Logout(pb.LogoutRequest(session_id=secret))
@@ -103,6 +108,24 @@ def test_an_admin_never_sees_or_touches_another_schools_users(identity, admin):
         grpc.StatusCode.NOT_FOUND)
     dana = identity.call("GetUser", pb.GetUserRequest(account_id=DSL_ID), admin).user
     assert (dana.email, dana.active, dana.user_group_id) == (DSL, True, DSL_GROUP_ID)
+    # Every attempt is in Oakfield's security log (its admins see who probed)...
+    oak_dsl = account_id(identity, OTHER_DSL)
+    oak_log = identity.call("ListSecurityLog", pb.ListSecurityLogRequest(), oak_token).entries
+    probes = [r for r in oak_log if r.event == "admin_refused"]
+    assert len(probes) == 6 and {r.account_id for r in probes} == {oak_dsl}
+    assert {r.detail.split(" refused")[0] for r in probes} == {
+        "open a user", "deactivate a user", "change a user's group", "change a user's email",
+        "remove a user's second factors"}
+    assert sum(DSL_ID in r.detail for r in probes) == 5
+    # ...and the five aimed at the demo school's DSL are in the demo school's log, on her.
+    on_dana = identity.call("ListSecurityLog", pb.ListSecurityLogRequest(account_id=DSL_ID),
+                            admin).entries
+    aimed = [r for r in on_dana if r.event == "admin_refused"]
+    assert len(aimed) == 5 and all(oak_dsl in r.detail for r in aimed)
+    # Oakfield's teacher stays Oakfield's business: nothing about them in the demo school.
+    demo_log = identity.call("ListSecurityLog", pb.ListSecurityLogRequest(), admin).entries
+    assert not [r for r in demo_log if r.event == "admin_refused" and r.account_id in (
+        oak_teacher, oak_dsl)]
 
 
 def test_new_non_mis_user_with_a_password_email(identity, admin):

@@ -17,6 +17,7 @@ from services.records.tests.test_incidents import create
 from shared.context import acting_as
 from shared.db import utcnow
 from shared.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from shared.testing import FULL_PERMISSIONS
 
 
 def run(world, claims, fn, *args, **kw):
@@ -169,7 +170,10 @@ def test_editing_needs_the_edit_permission(world):
     no_edit = world.keyholder(a.dsl, a.dsl_group, permissions=(
         "view_student_list", "view_student_details", "add_incidents",
         "view_students_without_group"))
-    for claims in (world.teacher(), no_edit, world.dsl_without_key()):
+    # Administration alone is not the right to rewrite records.
+    admin_only = world.keyholder(a.dsl, a.dsl_group, permissions=tuple(
+        p for p in FULL_PERMISSIONS if p != "edit_incidents"))
+    for claims in (world.teacher(), no_edit, admin_only, world.dsl_without_key()):
         with pytest.raises((PermissionDenied, NotFound)):
             run(world, claims, editing.update_incident, world.events, incident_id=incident.id,
                 update_fields=["text"], text="Hijacked")
