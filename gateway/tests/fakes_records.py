@@ -376,6 +376,18 @@ def full_fake_records():
                 wanted = set(request.monitored_category_ids)
                 self._unmonitor(s.id, [c for c in s.monitored_category_ids if c not in wanted])
                 self._monitor(s.id, [c for c in request.monitored_category_ids], "manual")
+            if "groups" in parts:
+                self._claims(admin=True)
+                if s.mis_linked:
+                    raise errors.InvalidArgument("This student's groups come from the MIS.")
+                if any(g not in self.groups for g in request.group_ids):
+                    raise errors.InvalidArgument("Unknown group.")
+                del s.groups[:]
+                s.groups.extend(records_pb2.GroupRef(id=g, name=self.groups[g].name,
+                                                     kind=self.groups[g].kind)
+                                for g in request.group_ids)
+                for gid, members in self.members.items():
+                    (members.add if gid in request.group_ids else members.discard)(s.id)
             return self._profile(request.student_id)
 
         def AddStudent(self, request, context):

@@ -18,7 +18,15 @@ from gateway.tests.fakes import (
     TEACHER,
     TUTOR,
 )
-from gateway.tests.fakes_records import AG_CAMHS, AG_OLD, AG_POLICE, ALERT_GROUP, G_7A
+from gateway.tests.fakes_records import (
+    AG_CAMHS,
+    AG_OLD,
+    AG_POLICE,
+    ALERT_GROUP,
+    G_7A,
+    G_NEW,
+    G_Y7,
+)
 
 _REQUEST_ID = re.compile(r'name="request_id" value="([0-9a-f-]{36})"')
 
@@ -201,6 +209,31 @@ def test_edit_information_adds_a_link_and_shows_a_refusal(dsl, platform):
     response = dsl.post(f"/students/{AVA}/edit", data={"csrf_token": token, "summary": "x" * 400})
     assert response.status_code == 200 and "The summary is too long." in response.get_data(
         as_text=True)
+
+
+def test_groups_of_a_student_added_by_hand_are_edited_by_an_admin(dsl, platform):
+    platform.records.students[AVA].mis_linked = True
+    html = dsl.get(f"/students/{AVA}/edit").get_data(as_text=True)
+    assert 'name="group_ids"' not in html  # the MIS sets this student's groups
+    token = csrf_from(html)
+    dsl.post(f"/students/{AVA}/edit", data={"csrf_token": token, "group_ids": [G_NEW]})
+    assert "groups" not in platform.records.called("UpdateStudentInformation")[-1].request.update
+    platform.records.students[AVA].mis_linked = False  # added by hand (or unlinked)
+    platform.records.students[AVA].groups.add(id=G_7A, name="7A", kind="tutor")
+    html = dsl.get(f"/students/{AVA}/edit").get_data(as_text=True)
+    assert "Groups" in html and f'value="{G_NEW}"' in html
+    assert f'name="group_ids" value="{G_7A}" checked' in html  # the groups they are in now
+    saved = dsl.post(f"/students/{AVA}/edit", data={"csrf_token": token,
+                                                    "group_ids": [G_NEW, G_Y7]})
+    assert saved.status_code == 302
+    req = platform.records.called("UpdateStudentInformation")[-1].request
+    assert "groups" in req.update and set(req.group_ids) == {G_NEW, G_Y7}
+    assert {g.name for g in platform.records.students[AVA].groups} == {"12Z", "Year 7"}
+    # An unknown group is refused with the service's reason, and nothing changes.
+    refused = dsl.post(f"/students/{AVA}/edit", data={
+        "csrf_token": token, "group_ids": ["00000000-0000-4000-8000-00000000dead"]})
+    assert refused.status_code == 200 and "Unknown group." in refused.get_data(as_text=True)
+    assert {g.name for g in platform.records.students[AVA].groups} == {"12Z", "Year 7"}
 
 
 def test_unlink_from_mis_needs_the_confirmation(dsl, platform):

@@ -21,6 +21,7 @@ from gateway.present_records import (
     month_bars,
     pie_chart,
 )
+from gateway.web.admin import is_admin
 from gateway.web.records_common import (
     agencies,
     attempt,
@@ -31,9 +32,10 @@ from gateway.web.records_common import (
     parse_iso_date,
     staff,
     today,
+    tolerant,
     valid_id,
 )
-from gateway.web.session import login_required
+from gateway.web.session import load_claims, login_required
 from gateway.web.students import monitorable_categories
 from haven.records.v1 import records_pb2
 
@@ -119,7 +121,11 @@ def edit(student_id: str):
         "links": [(link.student_id, link.label, link.name, link.tutor_group)
                   for link in manual_links],
         "new_link_label": "", "link_query": "",
+        "group_ids": [g.id for g in p.student.groups],
     }
+    # An admin sets the groups of a student the MIS does not manage (added by hand, or
+    # unlinked); the MIS's own students get theirs from each import.
+    edit_groups = is_admin(load_claims()) and not p.student.mis_linked
     found = None
     if request.method == "POST":
         links = _links_from_form()
@@ -133,18 +139,20 @@ def edit(student_id: str):
                       for link in links],
             "new_link_label": form_text("new_link_label", 40),
             "link_query": form_text("link_query", 100),
+            "group_ids": form_ids("group_ids") if edit_groups else form["group_ids"],
         }
         if request.form.get("intent") == "find_link":
             exclude = (student_id, *(link.student_id for link in p.links))
             found = find_students(form["link_query"], exclude=exclude)
         else:
+            parts = ["summary", "keywords", "agencies", "alert_staff", "links",
+                     "monitored_categories"] + (["groups"] if edit_groups else [])
             req = records_pb2.UpdateStudentInformationRequest(
-                student_id=student_id,
-                update=["summary", "keywords", "agencies", "alert_staff", "links",
-                        "monitored_categories"],
+                student_id=student_id, update=parts,
                 summary=form["summary"], keywords=_keywords(form["keywords"]),
                 agency_ids=form["agency_ids"], alert_account_ids=form["alert_account_ids"],
-                links=links, monitored_category_ids=form["monitored"])
+                links=links, monitored_category_ids=form["monitored"],
+                group_ids=form["group_ids"] if edit_groups else [])
             if attempt(lambda: call("records", "UpdateStudentInformation", req),
                        "The student's information is updated.") is not None:
                 return redirect(url_for("profile.overview", student_id=student_id))
@@ -164,7 +172,14 @@ def edit(student_id: str):
                                               if a.enabled or a.id in form["agency_ids"]],
         categories=monitorable_categories(), mis_links=[lk for lk in p.links
                                                         if lk.source != "manual"],
-        link_names=link_names, from_incidents=from_incidents)
+        link_names=link_names, from_incidents=from_incidents,
+        groups=_school_groups() if edit_groups else None)
+
+
+def _school_groups() -> list:
+    reply = tolerant("records", "ListGroups", records_pb2.ListGroupsRequest(),
+                     records_pb2.ListGroupsResponse())
+    return sorted(reply.groups, key=lambda g: (g.kind != "year", g.name))
 
 
 @bp.post("/students/<student_id>/unlink")
