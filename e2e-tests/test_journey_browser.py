@@ -9,6 +9,7 @@ import re
 import shutil
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from journey import (
@@ -41,11 +42,24 @@ def browser():
 
 
 def _login(page, base: str, email: str) -> None:
+    """identity's login page (OpenID Connect, through the gateway), then back to Haven."""
+    paths: list[str] = []
+
+    def record(request) -> None:  # every page load, redirects included
+        if request.resource_type == "document":
+            paths.append(urlsplit(request.url).path)
+
+    page.on("request", record)
     page.goto(f"{base}/login")
+    assert urlsplit(page.url).path == "/oauth/authorize"
+    assert page.get_by_role("heading", name="Log in to Haven").is_visible()
     page.get_by_label("Email address").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{base}/")
+    page.remove_listener("request", record)
+    # /login -> identity's form (GET, then POST) -> the gateway's callback -> the dashboard
+    assert paths == ["/login", "/oauth/authorize", "/oauth/authorize", "/auth/callback", "/"]
 
 
 def test_teacher_alerts_the_dsl_who_reads_it_in_the_browser(platform, browser):

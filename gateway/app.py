@@ -18,6 +18,7 @@ from gateway.api import records as _records_api  # noqa: F401 - adds records' /a
 from gateway.api.routes import bp as api_bp
 from gateway.backends import EXTENSION, Backends
 from gateway.config import GatewayConfig
+from gateway.oidc import OidcClient
 from gateway.web import (
     account,
     admin,
@@ -34,6 +35,7 @@ from gateway.web import (
     reporting,
     students,
 )
+from haven.identity.v1 import identity_pb2
 from shared.telemetry.tracing import setup_tracing
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,12 @@ def create_app(config: GatewayConfig | Mapping[str, Any] | None = None) -> Flask
                     "in production.")
 
     setup_tracing("haven-gateway")
-    app.extensions[EXTENSION] = Backends.connect(cfg)
+    backends = app.extensions[EXTENSION] = Backends.connect(cfg)
+    app.extensions[auth.OIDC_EXTENSION] = OidcClient(
+        cfg, verify_access=backends.verifier.verify,
+        # identity's public keys (the ID token's), as the access-token verifier reads them
+        fetch_jwks=lambda: backends.identity.call(
+            "GetJwks", identity_pb2.GetJwksRequest(), token="").jwks_json)
     # Telemetry first: its before_request hooks must run even when CSRF refuses a request.
     telemetry.init_app(app)
     security.csrf.init_app(app)
@@ -99,7 +106,8 @@ def create_app(config: GatewayConfig | Mapping[str, Any] | None = None) -> Flask
     security.csrf.exempt(api_bp)
     for identity_bp in (account.bp, passwords.bp, admin.bp, oauth_proxy.bp):
         app.register_blueprint(identity_bp)
-    security.csrf.exempt(oauth_proxy.bp)  # OAuth2 clients authenticate themselves
+    # OAuth2 clients authenticate themselves; identity's login form carries its own CSRF token
+    security.csrf.exempt(oauth_proxy.bp)
     app.register_blueprint(imports.bp)  # Admin > Imports (MIS files, runs, health)
     for records_bp in (entries.bp, profile.bp, records_admin.bp):
         app.register_blueprint(records_bp)  # chronology options, profile tabs, records admin

@@ -1,7 +1,8 @@
 """In-process fakes of identity, records and reporting: real gRPC servers on port 0 built
 with the platform kit (token check, error mapping, health), implementing the protos over
-in-memory data. They record every call (request and metadata) so tests can assert on what
-the gateway sent, and can be told to fail a method with any status."""
+in-memory data (identity's HTTP login, OpenID Connect, is in fakes_oidc.py). They record
+every call (request and metadata) so tests can assert on what the gateway sent, and can be
+told to fail a method with any status."""
 
 from __future__ import annotations
 
@@ -465,6 +466,10 @@ class FakePlatform:
                                 self.tokens),
         }
         self._serve_mis_import()
+        from gateway.tests.fakes_oidc import FakeOidcProvider
+
+        # identity's HTTP side: the web login's authorize and token endpoints
+        self.oidc = FakeOidcProvider(self.identity, self.tokens)
 
     def _serve_mis_import(self) -> None:
         from gateway.tests.fakes_mis import FakeMisImport
@@ -482,6 +487,7 @@ class FakePlatform:
             "records_addr": self.served["records"].addr,
             "reporting_addr": self.served["reporting"].addr,
             "mis_import_addr": self.served["mis_import"].addr,
+            "identity_http_url": self.oidc.url,
             "secret_key": "test-secret-key",
             "rpc_timeout": 2.0,
             **extra,
@@ -489,8 +495,10 @@ class FakePlatform:
 
     def env(self) -> dict[str, str]:
         """The same addresses as environment variables (for a gateway in a subprocess)."""
-        return {f"HAVEN_{name.upper()}_ADDR": s.addr for name, s in self.served.items()}
+        return {**{f"HAVEN_{name.upper()}_ADDR": s.addr for name, s in self.served.items()},
+                "GATEWAY_IDENTITY_HTTP_URL": self.oidc.url}
 
     def stop(self) -> None:
         for s in self.served.values():
             s.stop()
+        self.oidc.stop()

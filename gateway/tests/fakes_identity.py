@@ -175,7 +175,8 @@ class IdentityAdminFake:
                 school, ""), {}).get("key_holder", False),
             display_name=s.account.name, school_id=school,
             school_name=self.schools[school][0],
-            other_schools=len(self.memberships.get(s.account.account_id, {})) - 1)
+            other_schools=len(self.memberships.get(s.account.account_id, {})) - 1,
+            idle_timeout_minutes=self.settings[school].idle_timeout_minutes)
 
     # ---- passwords --------------------------------------------------------------------------
 
@@ -342,7 +343,8 @@ class IdentityAdminFake:
             identity_pb2.MySchool(school_id=school, name=self.schools[school][0],
                                   slug=self.schools[school][1],
                                   user_group_name=self.groups[group]["name"],
-                                  current=school == claims.school_id)
+                                  current=school == claims.school_id,
+                                  idle_timeout_minutes=self.settings[school].idle_timeout_minutes)
             for school, group in self.memberships.get(claims.account_id, {}).items()])
 
     def SwitchSchool(self, request, context):

@@ -2,52 +2,87 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from urllib.parse import parse_qsl, quote, urlsplit
+
 import grpc
 
-from gateway.tests.conftest import csrf, log_in
+from gateway.tests.conftest import csrf, log_in, login_form, submit_login
 from gateway.tests.fakes import DSL, PASSWORD, TEACHER, TOTP
 
 
-def _login(client, email, password):
-    return client.post("/login", data={"email": email, "password": password,
-                                       "csrf_token": csrf(client)})
+def _login(client, email, password, **kwargs):
+    """Identity's form, filled in and sent; its answer (a page, or the way back to us)."""
+    authorize, page = login_form(client, **kwargs)
+    return submit_login(client, authorize, page, email, password, **kwargs)
 
 
-def test_login_page_is_a_form_with_labels(client):
-    html = client.get("/login").get_data(as_text=True)
-    assert '<label for="email">' in html and '<label for="password">' in html
-    assert 'autocomplete="current-password"' in html
+def test_login_sends_the_browser_to_identity_with_state_nonce_and_pkce(client):
+    response = client.get("/login")
+    assert response.status_code == 302
+    target = urlsplit(response.headers["Location"])
+    assert target.path == "/oauth/authorize" and not target.netloc  # same origin (proxied)
+    query = dict(parse_qsl(target.query))
+    assert query["client_id"] == "haven-gateway" and query["response_type"] == "code"
+    assert query["redirect_uri"] == "http://localhost/auth/callback"
+    assert query["scope"] == "openid profile email"
+    assert query["code_challenge_method"] == "S256" and "school" not in query
+    with client.session_transaction() as session:
+        pending = session["oidc"][query["state"]]
+    assert pending["nonce"] == query["nonce"] and pending["next"] == "/"
+    digest = hashlib.sha256(pending["verifier"].encode()).digest()
+    assert query["code_challenge"] == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    again = dict(parse_qsl(urlsplit(client.get("/login").headers["Location"]).query))
+    assert again["state"] != query["state"] and again["nonce"] != query["nonce"]
+
+
+def test_the_login_form_is_identitys_page_in_havens_look(client):
+    _authorize, page = login_form(client)
+    html = page.get_data(as_text=True)
+    assert '<label for="email">Email address</label>' in html
+    assert '<label for="password">Password</label>' in html
+    assert 'autocomplete="current-password"' in html and ">Log in</button>" in html
+    assert 'href="/static/css/haven.css"' in html
+    assert client.get("/static/css/haven.css").status_code == 200
+    # identity's own page policy comes through: nothing but same-origin style and script
+    policy = page.headers["Content-Security-Policy"]
+    assert "style-src 'self'" in policy and "frame-ancestors 'none'" in policy
 
 
 def test_login_ok_redirects_home_and_sends_client_address(client, platform):
-    response = client.post("/login", data={
-        "email": TEACHER.email, "password": PASSWORD, "csrf_token": csrf(client)},
-        headers={"User-Agent": "Browser/1.0"})
-    assert response.status_code == 302
+    response = log_in(client, TEACHER, headers={"User-Agent": "Browser/1.0"})
     assert response.headers["Location"] == "/"
-    call = platform.identity.called("Login")[-1]
-    assert call.request.email == TEACHER.email
-    assert call.request.client_ip == "127.0.0.1" and call.request.user_agent == "Browser/1.0"
-    assert call.metadata["x-client-ip"] == "127.0.0.1"
-    assert call.metadata["x-user-agent"] == "Browser/1.0"
-    assert "authorization" not in call.metadata
+    login = platform.oidc.logins[-1]
+    assert login["email"] == TEACHER.email
+    assert (login["client_ip"], login["user_agent"]) == ("127.0.0.1", "Browser/1.0")
+    [exchange] = platform.oidc.requests_to("/oauth/token")
+    assert exchange.headers["X-Forwarded-For"] == "127.0.0.1"
+    assert exchange.form["code_verifier"] and exchange.form["client_id"] == "haven-gateway"
+    assert platform.identity.called("Login") == []  # the web login is OIDC, not gRPC Login
     page = client.get("/")
     assert page.status_code == 200
-    assert "Tom Teacher" in page.get_data(as_text=True)
+    text = page.get_data(as_text=True)
+    assert "Tom Teacher" in text and "Haven Demo Academy" in text
 
 
-def test_session_cookie_holds_the_session_and_is_httponly_lax(client):
-    response = _login(client, TEACHER.email, PASSWORD)
+def test_session_cookie_holds_the_session_and_is_httponly_lax(client, platform):
+    response = log_in(client, TEACHER)
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("haven_session=")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Secure" not in cookie  # local http by default
     with client.session_transaction() as session:
-        # + the school's name and how many other schools the account has (the school menu)
-        assert set(session) == {"sid", "tok", "exp", "school", "sso"}
+        # + the school's name, how many other schools the account has (the school menu) and
+        # the school's idle timeout (the blank screen)
+        assert set(session) == {"sid", "tok", "exp", "school", "sso", "idle"}
+        # the refresh token is identity's session: what refresh, elevation, logout use
+        assert platform.identity.sessions[session["sid"]].account == TEACHER
+        assert session["school"] == "Haven Demo Academy" and session["sso"] == 0
+        assert session["idle"] == 15
 
 
-def test_bad_password_says_so_and_keeps_the_email(client):
+def test_bad_password_says_so_on_identitys_page_and_keeps_the_email(client):
     response = _login(client, TEACHER.email, "wrong")
     assert response.status_code == 401
     html = response.get_data(as_text=True)
@@ -71,22 +106,23 @@ def test_throttled_login_shows_the_wait_message(client, platform):
         as_text=True)
 
 
-def test_empty_login_form_is_refused_without_calling_identity(client, platform):
+def test_empty_login_form_is_refused_and_nobody_is_logged_in(client, platform):
     response = _login(client, "", "")
     assert response.status_code == 422
-    assert "Enter your email address and your password." in response.get_data(as_text=True)
-    assert platform.identity.called("Login") == []
+    assert "Enter your email address and password." in response.get_data(as_text=True)
+    assert platform.oidc.logins == []
 
 
-def test_login_returns_to_a_local_next_page_only(client):
-    token = csrf(client)
-    ok = client.post("/login", data={"email": TEACHER.email, "password": PASSWORD,
-                                     "csrf_token": token, "next": "/students?q=ava"})
+def test_login_returns_to_a_local_next_page_only(client, platform):
+    ok = log_in(client, TEACHER, start="/login?next=/students?q%3Dava")
     assert ok.headers["Location"] == "/students?q=ava"
-    for evil in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
+    # the page to return to stays with the gateway: identity never sees it
+    assert all("next" not in s.args for s in platform.oidc.requests_to("/oauth/authorize"))
+    for evil in ("https://evil.example/", "//evil.example/x", "/\\evil.example",
+                 "http:/evil.example"):
         client.post("/logout", data={"csrf_token": csrf(client, "/")})
-        response = client.post("/login", data={"email": TEACHER.email, "password": PASSWORD,
-                                               "csrf_token": csrf(client), "next": evil})
+        client.get("/login")  # "You have logged out."
+        response = log_in(client, TEACHER, start=f"/login?next={quote(evil)}")
         assert response.headers["Location"] == "/", evil
 
 
@@ -105,7 +141,11 @@ def test_logout_ends_the_session_at_identity_and_clears_the_cookie(teacher, plat
     assert platform.identity.called("Logout")[-1].request.session_id == sid
     assert platform.identity.sessions[sid].ended
     assert teacher.get("/").status_code == 302
-    assert "You have logged out." in teacher.get("/login").get_data(as_text=True)
+    page = teacher.get("/login")  # says so, and offers to log in again
+    assert page.status_code == 200
+    assert "You have logged out." in page.get_data(as_text=True)
+    assert 'href="/login"' in page.get_data(as_text=True)
+    assert teacher.get("/login").headers["Location"].startswith("/oauth/authorize?")
 
 
 def test_elevate_gives_full_access_and_returns_to_the_page(client, platform):
@@ -186,8 +226,10 @@ def test_ended_session_redirects_to_login_with_a_message(client, platform):
     response = client.get("/students?q=ava")
     assert response.status_code == 302
     assert response.headers["Location"] == "/login?next=/students?q%3Dava"
-    page = client.get("/login").get_data(as_text=True)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Your session has ended, please log in again." in page
+    # "Log in" goes back to identity's form, and then to the page the person was on
+    assert 'href="/login?next=/students?q%3Dava"' in page
     with client.session_transaction() as session:
         assert "tok" not in session
     assert platform.records.called("SearchStudents") == []

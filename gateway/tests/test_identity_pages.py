@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 
-from gateway.tests.conftest import csrf, log_in
+from gateway.tests.conftest import csrf, log_in, login_form
 from gateway.tests.fakes import DSL, PASSWORD, TEACHER
 from gateway.tests.fakes_identity import (
     ENROLMENT_CODE,
     RESET_TOKEN,
+    SCHOOL,
     SCHOOL2,
     STRONG_PASSWORD,
 )
 from gateway.web.account import safe_qr_svg
+from haven.identity.v1 import identity_pb2
 
 CREDENTIAL = {"id": "a2V5", "rawId": "a2V5", "type": "public-key",
               "response": {"clientDataJSON": "e30", "attestationObject": "o2Nm"}}
@@ -30,9 +32,11 @@ def _text(response) -> str:
 # ---- passwords ----------------------------------------------------------------------------
 
 def test_login_page_links_to_the_password_page(client):
-    page = _text(client.get("/login"))
+    _authorize, login_page = login_form(client)  # identity's page, through the gateway
+    page = _text(login_page)
     assert "Forgotten your password or using Haven for the first time?" in page
     assert 'href="/forgotten-password"' in page
+    assert client.get("/forgotten-password").status_code == 200  # the link's page is ours
 
 
 def test_asking_for_a_link_answers_the_same_whatever_the_email(client, platform):
@@ -232,9 +236,11 @@ def test_switching_to_a_school_without_membership_is_refused(client):
 
 
 def test_single_school_users_have_no_school_menu(teacher, platform):
+    # read once at login (the header's school name, whether to offer a menu), not per page
+    assert len(platform.identity.called("ListMySchools")) == 1
     page = _text(teacher.get("/"))
     assert "Switch to" not in page and "Haven Demo Academy" in page
-    assert not platform.identity.called("ListMySchools")
+    assert len(platform.identity.called("ListMySchools")) == 1
 
 
 # ---- the QR code is drawn, never trusted ---------------------------------------------------
@@ -265,3 +271,16 @@ def test_password_is_typed_only_in_password_fields(client):
     page = _text(client.get(f"/reset-password/{RESET_TOKEN}"))
     assert page.count('type="password"') == 2
     assert PASSWORD not in page
+
+
+def test_pages_carry_the_schools_idle_timeout_and_the_blank_screen(client, platform):
+    platform.identity.settings[SCHOOL] = identity_pb2.SchoolSettings(idle_timeout_minutes=7)
+    log_in(client, TEACHER)
+    html = client.get("/").get_data(as_text=True)
+    assert 'data-idle-minutes="7"' in html
+    assert 'id="blank-screen"' in html and "data-blank-screen" in html
+    assert "after 7 minutes without activity" in html
+    # Logged out: no timer and nothing to blank.
+    client.post("/logout", data={"csrf_token": csrf(client, "/")})
+    page = client.get("/login?school=demo").get_data(as_text=True)
+    assert "data-idle-minutes" not in page and 'id="blank-screen"' not in page

@@ -6,7 +6,7 @@ import pytest
 
 from gateway.app import close_app, create_app
 from gateway.security import CONTENT_SECURITY_POLICY
-from gateway.tests.conftest import csrf, csrf_from, log_in
+from gateway.tests.conftest import csrf, log_in, login_form
 from gateway.tests.fakes import AVA, CAT_BULLYING, PASSWORD, TEACHER
 
 
@@ -16,11 +16,18 @@ def _incident_form(**extra):
             "request_id": "6f1f3a8e-6c8e-4a5e-9d0a-0d4f9f0b1a11", **extra}
 
 
-def test_login_without_a_csrf_token_is_refused_and_identity_not_called(client, platform):
-    response = client.post("/login", data={"email": TEACHER.email, "password": PASSWORD})
+def test_login_without_identitys_csrf_token_is_refused_and_nobody_logged_in(client, platform):
+    authorize, _page = login_form(client)
+    response = client.post(authorize, data={"email": TEACHER.email, "password": PASSWORD})
     assert response.status_code == 400
-    assert "This form has expired" in response.get_data(as_text=True)
-    assert platform.identity.called("Login") == []
+    assert "Your form expired. Please try again." in response.get_data(as_text=True)
+    forged = client.post(authorize, data={"email": TEACHER.email, "password": PASSWORD,
+                                          "csrf_token": "forged-token"})
+    assert forged.status_code == 400 and "Location" not in forged.headers
+    assert platform.oidc.logins == []
+    # the gateway has no password form of its own to post to
+    assert client.post("/login", data={"email": TEACHER.email,
+                                       "password": PASSWORD}).status_code == 405
 
 
 @pytest.mark.parametrize("token", [None, "forged-token", "IjA3YjQ.aaaa.bbbb"])
@@ -91,13 +98,11 @@ def test_secure_cookies_and_hsts_when_configured(platform):
     app = create_app(platform.gateway_settings(secure_cookies=True, TESTING=True))
     try:
         client = app.test_client()
-        form = client.get("/login", base_url="https://localhost").get_data(as_text=True)
-        response = client.post("/login", data={
-            "email": TEACHER.email, "password": PASSWORD, "csrf_token": csrf_from(form)},
-            base_url="https://localhost", headers={"Referer": "https://localhost/login"})
-        assert response.status_code == 302
+        response = log_in(client, TEACHER, base_url="https://localhost")
         assert "Secure" in response.headers["Set-Cookie"]
         assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+        [exchange] = platform.oidc.requests_to("/oauth/token")
+        assert exchange.form["redirect_uri"] == "https://localhost/auth/callback"
     finally:
         close_app(app)
 

@@ -59,13 +59,18 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(5)
 
 
-def _log_in(session: requests.Session, base: str) -> None:
-    page = session.get(f"{base}/login").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    response = session.post(f"{base}/login", data={
-        "email": TEACHER.email, "password": PASSWORD, "csrf_token": token},
-        allow_redirects=False)
-    assert response.status_code == 302, response.text
+def _log_in(session: requests.Session, base: str, platform) -> None:
+    """The web login as a browser does it: to identity's page (through the gateway), the
+    form, back to the gateway's callback, home."""
+    platform.oidc.redirect_uris.append(f"{base}/auth/callback")
+    page = session.get(f"{base}/login", timeout=5)
+    assert page.status_code == 200 and page.url.startswith(f"{base}/oauth/authorize?")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    response = session.post(page.url, data={
+        "email": TEACHER.email, "password": PASSWORD, "csrf_token": token}, timeout=5)
+    assert response.status_code == 200 and response.url == f"{base}/", response.text
+    assert [r.headers["Location"].split("?")[0] for r in response.history] == [
+        f"{base}/auth/callback", "/"]
 
 
 def test_gunicorn_workers_share_sessions_and_metrics(platform, tmp_path):
@@ -83,7 +88,7 @@ def test_gunicorn_workers_share_sessions_and_metrics(platform, tmp_path):
         _wait_until_up(proc, f"{base}/healthz")
         assert requests.get(f"{base}/readyz", timeout=5).status_code == 200
         session = requests.Session()
-        _log_in(session, base)  # no GATEWAY_SECRET_KEY: one generated key for all workers
+        _log_in(session, base, platform)  # no GATEWAY_SECRET_KEY: one generated key for all workers
         for _ in range(6):
             page = session.get(f"{base}/", allow_redirects=False, timeout=5)
             assert page.status_code == 200
@@ -91,7 +96,7 @@ def test_gunicorn_workers_share_sessions_and_metrics(platform, tmp_path):
         families = {f.name: f for f in text_string_to_metric_families(text)}
         samples = [s for s in families["haven_http_requests"].samples
                    if s.name.endswith("_total") and s.labels["route"] == "/"]
-        assert sum(s.value for s in samples) == 6
+        assert sum(s.value for s in samples) == 7  # the login landed on / once too
         assert not (metrics_dir / "counter_99999.db").exists()
     finally:
         _stop(proc)
@@ -107,7 +112,7 @@ def test_python_m_gateway_serves_with_waitress(platform):
     try:
         _wait_until_up(proc, f"{base}/healthz")
         session = requests.Session()
-        _log_in(session, base)
+        _log_in(session, base, platform)
         assert "Tom Teacher" in session.get(f"{base}/", timeout=5).text
     finally:
         _stop(proc)

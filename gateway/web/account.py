@@ -43,7 +43,8 @@ from haven.identity.v1 import identity_pb2
 log = logging.getLogger(__name__)
 bp = Blueprint("account", __name__)
 
-SSO, SCHOOL_NAME, ENROLMENT = "sso", "school", "totp_enrolment"
+SSO, SCHOOL_NAME, ENROLMENT, IDLE = "sso", "school", "totp_enrolment", "idle"
+DEFAULT_IDLE_MINUTES = 15  # identity's default, for a reply that does not say
 MAX_NAME = 60
 _CODE = re.compile(r"^\d{6}$")
 KIND_LABELS = {"totp": "Authenticator app", "security_key": "Security key"}
@@ -56,6 +57,7 @@ def remember_login(reply: identity_pb2.LoginResponse) -> None:
     school menu (the account has other schools)."""
     session[SSO] = int(reply.other_schools or 0)
     session[SCHOOL_NAME] = reply.school_name
+    session[IDLE] = int(reply.idle_timeout_minutes or DEFAULT_IDLE_MINUTES)
 
 
 def rpc_json_error(exc: grpc.RpcError):
@@ -359,5 +361,10 @@ def _school_menu():
         except grpc.RpcError:
             return {"totp", "security_key"}
 
+    def idle_minutes() -> int:
+        """The school's idle timeout, after which the page blanks itself."""
+        return int(session.get(IDLE) or DEFAULT_IDLE_MINUTES)
+
     return {"school_menu": school_menu, "current_school_name": session.get(SCHOOL_NAME, ""),
-            "my_factor_kinds": my_factor_kinds, "factor_label": KIND_LABELS.get}
+            "my_factor_kinds": my_factor_kinds, "factor_label": KIND_LABELS.get,
+            "idle_minutes": idle_minutes}

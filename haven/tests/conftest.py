@@ -17,7 +17,8 @@ def allinone_env(tmp_path, monkeypatch):
         env[f"HAVEN_{svc.upper()}_ADDR"] = f"127.0.0.1:{port}"
         monkeypatch.delenv(f"{svc.upper()}_DATABASE_URL", raising=False)
     for key in ("NOTIFICATIONS_MAIL_URL", "NOTIFICATIONS_PUBLIC_URL", "GATEWAY_SECRET_KEY",
-                "IDENTITY_KEY_SECRET"):
+                "IDENTITY_KEY_SECRET", "IDENTITY_ISSUER_URL", "IDENTITY_GATEWAY_REDIRECT_URIS",
+                "GATEWAY_IDENTITY_HTTP_URL"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)

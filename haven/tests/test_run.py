@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -53,14 +54,29 @@ def _teacher(base: str) -> dict:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
+def _web_login(base: str, email: str) -> requests.Session:
+    """The browser's login: identity's page (through the gateway, on whatever port), the form,
+    the callback, the dashboard."""
+    browser = requests.Session()
+    page = browser.get(f"{base}/login", timeout=10)
+    assert page.status_code == 200 and page.url.startswith(f"{base}/oauth/authorize?")
+    assert "Email address" in page.text and "Password" in page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    home = browser.post(page.url, data={"email": email, "password": PASSWORD,
+                                        "csrf_token": csrf}, timeout=30)
+    assert home.status_code == 200 and home.url == f"{base}/", home.text[-2000:]
+    assert [r.url.split("?")[0] for r in home.history][-1] == f"{base}/auth/callback"
+    assert "Log out" in home.text
+    return browser
+
+
 def test_run_serves_the_demo_and_keeps_data_across_a_restart(allinone_env):
     env = dict(os.environ, **allinone_env)
     base = f"http://127.0.0.1:{allinone_env['HAVEN_PORT']}"
     proc = _start(env)
     try:
         _wait_serving(proc, base)
-        login_page = requests.get(f"{base}/login", timeout=5)
-        assert login_page.status_code == 200 and "password" in login_page.text.lower()
+        _web_login(base, "teacher1@demo.haven.test")
         headers = _teacher(base)
         student = requests.get(f"{base}/api/v1/students", params={"q": "e"}, headers=headers,
                                timeout=10).json()["students"][0]

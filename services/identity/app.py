@@ -116,9 +116,13 @@ class HttpServer:
         from waitress import create_server
 
         self._map: dict = {}  # waitress's socket map: ours, so stop() can close every channel
+        # Only the gateway reaches this port (a network policy on Kubernetes): the address it
+        # appends to X-Forwarded-For is the client's, for throttling and the security log.
         self._server = create_server(app, map=self._map, host=host, port=port,
                                      threads=threads, ident="haven-identity",
-                                     asyncore_loop_timeout=loop_timeout)
+                                     asyncore_loop_timeout=loop_timeout,
+                                     trusted_proxy="*", trusted_proxy_count=1,
+                                     trusted_proxy_headers={"x-forwarded-for"})
         self.port = self._server.effective_port
         self._thread = threading.Thread(target=self._server.run, name="identity-http",
                                         daemon=True)

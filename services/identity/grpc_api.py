@@ -70,6 +70,7 @@ def _login_response(result: LoginResult) -> identity_pb2.LoginResponse:
         has_authenticator_app=result.has_authenticator_app,
         has_security_key=result.has_security_key,
         other_schools=result.other_schools,
+        idle_timeout_minutes=result.idle_timeout_minutes,
     )
 
 
@@ -284,7 +285,8 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         claims = self._staff()
         return identity_pb2.ListMySchoolsResponse(schools=[
             identity_pb2.MySchool(school_id=s.school_id, name=s.name, slug=s.slug,
-                                  user_group_name=s.user_group_name, current=s.current)
+                                  user_group_name=s.user_group_name, current=s.current,
+                                  idle_timeout_minutes=s.idle_timeout_minutes)
             for s in self.auth.schools_of(account_id=claims.account_id,
                                           current_school_id=claims.school_id)
         ])

@@ -77,6 +77,7 @@ class LoginResult:
     has_security_key: bool = False
     other_schools: int = 0  # active memberships elsewhere (an SSO account can switch)
     account_id: str = ""
+    idle_timeout_minutes: int = school_settings.DEFAULT_IDLE_MINUTES  # the UI blanks after it
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class SchoolChoice:
     slug: str
     user_group_name: str
     current: bool
+    idle_timeout_minutes: int = school_settings.DEFAULT_IDLE_MINUTES
 
 
 class Authenticator:
@@ -252,6 +254,7 @@ class Authenticator:
             has_security_key=has_key,
             other_schools=others,
             account_id=account.id,
+            idle_timeout_minutes=school_settings.get(session, school.id).idle_timeout_minutes,
         )
 
     def _login_throttled(
@@ -407,7 +410,9 @@ class Authenticator:
             return [
                 SchoolChoice(school_id=school.id, name=school.name, slug=school.slug,
                              user_group_name=group.name,
-                             current=school.id == current_school_id)
+                             current=school.id == current_school_id,
+                             idle_timeout_minutes=school_settings.get(
+                                 session, school.id).idle_timeout_minutes)
                 for _m, group, school in directory.active_memberships(session, account_id)
             ]
 

@@ -3,9 +3,11 @@ api process on ``IDENTITY_HTTP_PORT``. Transport only: the rules live in login.p
 integrations.py and tokens.py.
 
 - ``/.well-known/openid-configuration``, ``/.well-known/jwks.json``
-- ``/oauth/authorize``: authorization code with PKCE (S256, required). The page asks for the
-  email and password (CSRF-protected, throttled like every login); a successful login opens
-  a session (acr=pwd) and redirects with a code. Elevation then goes through the gRPC
+- ``/oauth/authorize``: authorization code with PKCE (S256, required). The page
+  (templates/login.html, served through the gateway in Haven's look; ``?school=<slug>``
+  names the school and logs into it) asks for the email and password (CSRF-protected,
+  throttled like every login by the client address the gateway forwards); a successful
+  login opens a session (acr=pwd) and redirects with a code. Elevation then goes through the gRPC
   ``Elevate`` / security-key RPCs, as for sessions opened by the gRPC ``Login``.
 - ``/oauth/token``: ``authorization_code`` (access token, ID token, refresh token = the
   session's secret), ``refresh_token`` (a new access token while the session lives) and
@@ -20,6 +22,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -35,7 +38,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.core.util import create_half_hash
-from flask import Flask, Response, jsonify, render_template_string, request
+from flask import Flask, Response, jsonify, render_template, request
 from flask import session as cookie
 from sqlalchemy import select
 
@@ -43,27 +46,21 @@ from services.identity import integrations, sessions
 from services.identity import security_log as slog
 from services.identity.config import IdentityConfig
 from services.identity.login import Authenticator, LoginResult
-from services.identity.models import Account, AuthorizationCode
+from services.identity.models import Account, AuthorizationCode, School
 from services.identity.secretbox import SecretBox
 from services.identity.tokens import ACR_PASSWORD, epoch
 from shared.auth import TokenVerifier
 from shared.db import Database
 from shared.errors import DomainError, Unauthenticated
 
-LOGIN_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Log in - Haven</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><main>
-<h1>Log in to Haven</h1>
-{% if error %}<p role="alert">{{ error }}</p>{% endif %}
-<form method="post" action="{{ action }}">
-<input type="hidden" name="csrf_token" value="{{ csrf }}">
-<p><label>Email address <input type="email" name="email" value="{{ email }}"
- autocomplete="username" required></label></p>
-<p><label>Password <input type="password" name="password"
- autocomplete="current-password" required></label></p>
-<p><button type="submit">Log in</button></p>
-</form></main></body></html>"""
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+# The login page is served through the gateway (the only way in), from its origin: Haven's
+# stylesheet and script are the gateway's static files there.
+STATIC = "/static"
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'none'", "style-src 'self'", "script-src 'self'", "img-src 'self'",
+    "form-action 'self'", "base-uri 'none'", "frame-ancestors 'none'",
+])
 
 STATUS = {"unauthenticated": 401, "resource_exhausted": 429, "permission_denied": 403,
           "invalid_argument": 422}
@@ -243,7 +240,7 @@ def _user_agent() -> str:
 
 def build_http_app(db: Database, auth: Authenticator, config: IdentityConfig) -> Flask:
     provider = Provider(db, auth, config)
-    app = Flask("haven-identity")
+    app = Flask("haven-identity", template_folder=str(TEMPLATES), static_folder=None)
     app.secret_key = hashlib.sha256(
         b"haven-identity-web-cookie:" + config.key_secret.encode("utf-8")).digest()
     secure = urlsplit(config.issuer_url).scheme == "https"
@@ -353,9 +350,7 @@ def build_http_app(db: Database, auth: Authenticator, config: IdentityConfig) ->
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "no-referrer")
-        resp.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
+        resp.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         if request.path.startswith("/oauth/"):
             resp.headers["Cache-Control"] = "no-store"
         return resp
@@ -399,10 +394,19 @@ def build_http_app(db: Database, auth: Authenticator, config: IdentityConfig) ->
             token = cookie["csrf"] = secrets.token_urlsafe(32)
         return token
 
+    def _school_name(slug: str) -> str:
+        """The name of the school whose login page this is (``?school=<slug>``), if any."""
+        slug = slug.strip().lower()[:63]
+        if not slug:
+            return ""
+        with db.read() as s:
+            return s.scalars(select(School.name).where(School.slug == slug)).first() or ""
+
     def _page(error: str = "", email: str = "", status: int = 200):
         action = request.full_path if request.query_string else request.path
-        html = render_template_string(LOGIN_PAGE, error=error, email=email, csrf=_csrf(),
-                                      action=action)
+        html = render_template("login.html", error=error, email=email, csrf=_csrf(),
+                               action=action, static=STATIC,
+                               school_name=_school_name(request.args.get("school", "")))
         return Response(html, status=status, mimetype="text/html")
 
     @app.route("/oauth/authorize", methods=["GET", "POST"])

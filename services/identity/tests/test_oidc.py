@@ -184,6 +184,64 @@ def test_the_login_page_refuses_bad_passwords_and_forged_forms(oidc):
     assert "frame-ancestors 'none'" in wrong.headers["Content-Security-Policy"]
 
 
+def test_the_login_page_looks_like_haven_and_names_the_schools_page(oidc):
+    client = OAuth2Session(CLIENT_ID, redirect_uri=REDIRECT, scope="openid",
+                           code_challenge_method="S256")
+    uri, _ = client.create_authorization_url(oidc.discovery["authorization_endpoint"],
+                                             code_verifier=generate_token(48))
+    page = requests.get(uri, timeout=5)
+    html = page.text
+    assert page.status_code == 200
+    # The gateway's stylesheet (the page is served through the gateway, same origin)
+    assert '<link rel="stylesheet" href="/static/css/haven.css">' in html
+    assert '<label for="email">Email address</label>' in html
+    assert '<label for="password">Password</label>' in html
+    assert ">Log in</button>" in html and 'href="/forgotten-password"' in html
+    assert "Oakfield Primary" not in html and 'id="login-school"' not in html
+    policy = page.headers["Content-Security-Policy"]
+    assert "style-src 'self'" in policy and "form-action 'self'" in policy
+    assert "'unsafe-inline'" not in policy and "<style" not in html and " style=" not in html
+    # A school's own login page names it, and the login lands in that school.
+    school_uri, _ = client.create_authorization_url(
+        oidc.discovery["authorization_endpoint"], code_verifier=generate_token(48),
+        school="oakfield")
+    assert '<p class="muted" id="login-school">Oakfield Primary</p>' in requests.get(
+        school_uri, timeout=5).text
+    unknown, _ = client.create_authorization_url(
+        oidc.discovery["authorization_endpoint"], code_verifier=generate_token(48),
+        school="no-such-school")
+    assert 'id="login-school"' not in requests.get(unknown, timeout=5).text
+
+
+def test_a_schools_login_page_opens_the_session_in_that_school(oidc):
+    from services.identity.tests.conftest import BOTH_SCHOOLS
+
+    verifier = generate_token(48)
+    client = OAuth2Session(CLIENT_ID, redirect_uri=REDIRECT, scope="openid",
+                           token_endpoint_auth_method="none", code_challenge_method="S256")
+    for slug, school_id in (("oakfield", OTHER_SCHOOL_ID), ("demo", DEMO_SCHOOL_ID)):
+        uri, _ = client.create_authorization_url(oidc.discovery["authorization_endpoint"],
+                                                 code_verifier=verifier, school=slug)
+        resp = sign_in(uri, BOTH_SCHOOLS)
+        token = client.fetch_token(oidc.discovery["token_endpoint"],
+                                   authorization_response=resp.headers["Location"],
+                                   code_verifier=verifier)
+        assert oidc.spec.verifier.verify(token["access_token"]).school_id == school_id, slug
+
+
+def test_the_client_address_the_gateway_forwards_is_the_one_logged_and_throttled(oidc):
+    client = OAuth2Session(CLIENT_ID, redirect_uri=REDIRECT, scope="openid",
+                           code_challenge_method="S256")
+    uri, _ = client.create_authorization_url(oidc.discovery["authorization_endpoint"],
+                                             code_verifier=generate_token(48))
+    browser = requests.Session()
+    # The gateway appends the address it saw to whatever the client sent.
+    browser.headers["X-Forwarded-For"] = "198.51.100.66, 203.0.113.7"
+    wrong = sign_in(uri, TEACHER1, "not-the-password", browser=browser)
+    assert wrong.status_code == 401
+    assert [e.client_ip for e in log(oidc, "login_failed")] == ["203.0.113.7"]
+
+
 # ---- integrations -----------------------------------------------------------------------------
 
 

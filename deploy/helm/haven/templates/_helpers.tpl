@@ -159,6 +159,8 @@ ingress host, else the in-cluster gateway Service. */}}
   value: {{ $root.Values.ports.oidc | quote }}
 - name: IDENTITY_ISSUER_URL
   value: {{ include "haven.publicUrl" $root | quote }}
+- name: IDENTITY_GATEWAY_REDIRECT_URIS
+  value: {{ printf "%s/auth/callback" (include "haven.publicUrl" $root) | quote }}
 {{- end }}
 {{- if eq .name "notifications" }}
 {{ include "haven.secretEnv" (dict "ctx" $root "env" "NOTIFICATIONS_MAIL_URL" "key" "mail-url") }}
