@@ -4,8 +4,8 @@
 incidents (one student, "the heavy one", has 1,000 of them; the others ~100 each) with one or
 two categories each, 50,000 actions, 20,000 alerts, monitoring for 400 students. Written with
 COPY (seconds, not minutes) into ``haven_bench_records``, which is kept between runs: it is
-rebuilt only when missing, when its schema is not the newest migration, or when the counts
-differ (``HAVEN_BENCH_REBUILD=1`` forces it). Also served by the records API in-process.
+rebuilt only when missing or when the counts differ (``HAVEN_BENCH_REBUILD=1`` forces it);
+an older schema is upgraded in place by the migrations. Also served by the records API in-process.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from services.records.seed import BOYS, DEFAULT_CATEGORIES, GIRLS, SURNAMES, make_upn
+from services.records.seed import DEFAULT_CATEGORIES
 
 DB_NAME = "haven_bench_records"
 SCHOOL = "00000000-0000-4000-8000-00000000b001"
@@ -33,6 +33,47 @@ ALERTS = 20_000
 MONITORED = 400
 STAFF = 20
 SEED = 20261129
+
+# The school's own name lists and UPNs (the demo seed's, as they were when this school was
+# first built: the same names give the same students, so a kept database stays valid).
+LA_CODE = "873"
+ESTABLISHMENT = "4127"
+GIRLS = [
+    "Olivia", "Amelia", "Isla", "Ava", "Mia", "Ivy", "Lily", "Isabella", "Rosie", "Sophia",
+    "Grace", "Freya", "Willow", "Florence", "Emily", "Ella", "Poppy", "Evie", "Elsie", "Charlotte",
+    "Evelyn", "Sienna", "Daisy", "Phoebe", "Sophie", "Harper", "Alice", "Matilda", "Ruby",
+    "Aisha", "Zara", "Maryam", "Hannah", "Chloe", "Jessica", "Katherine", "Elizabeth", "Niamh",
+    "Priya", "Amara", "Leah", "Megan", "Abigail", "Imogen", "Erin",
+]
+BOYS = [
+    "Noah", "Oliver", "George", "Arthur", "Muhammad", "Leo", "Harry", "Oscar", "Archie",
+    "Henry", "Theodore", "Freddie", "Jack", "Charlie", "Theo", "Alfie", "Jacob", "Thomas",
+    "William", "Lucas", "Alexander", "Joshua", "Samuel", "Daniel", "Isaac", "Max", "Ethan",
+    "Reuben", "Finley", "Mohammed", "Yusuf", "Ibrahim", "Kai", "Rory", "Callum", "Dylan",
+    "Benjamin", "Matthew", "Nathan", "Owen", "Ryan", "Adam", "Arjun", "Kwame", "Tobias",
+]
+SURNAMES = [
+    "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Patel",
+    "Robinson", "Wright", "Thompson", "Evans", "Walker", "White", "Roberts", "Green", "Hall",
+    "Thomas", "Clarke", "Jackson", "Wood", "Harris", "Edwards", "Turner", "Martin", "Cooper",
+    "Hill", "Ward", "Hughes", "Moore", "Clark", "King", "Harrison", "Lewis", "Baker", "Lee",
+    "Allen", "Morris", "Khan", "Scott", "Watson", "Davis", "Parker", "James", "Bennett",
+    "Young", "Phillips", "Richardson", "Mitchell", "Bailey", "Carter", "Cook", "Singh", "Shaw",
+    "Bell", "Collins", "Morgan", "Kelly", "Begum", "Miller", "Cox", "Hussain", "Marshall",
+    "Simpson", "Price", "Anderson", "Adams", "Wilkinson", "Ali", "Ahmed", "Foster", "Ellis",
+    "Murphy", "Chapman", "Mason", "Gray", "Richards", "Webb", "Griffiths", "Hunt", "Palmer",
+    "Campbell", "Holmes", "Mills", "Rogers", "Barnes", "Knight", "Matthews", "Barker", "Okafor",
+    "Nowak", "Kowalski", "O'Brien", "Greenwood", "Bradshaw", "Fletcher", "Lloyd", "Kaur",
+]
+
+
+def make_upn(issue_year: int, serial: int) -> str:
+    """An English UPN: check letter + LA + establishment + issue year + serial."""
+    from stdnum.gb import upn as upn_check
+
+    body = f"{LA_CODE}{ESTABLISHMENT}{issue_year % 100:02d}{serial % 1000:03d}"
+    return upn_check.calc_check_digit(body) + body
+
 
 _NS = uuid.UUID("3b0b54a5-8a0e-4b3f-9d7c-1f2e3d4c5b6a")
 
@@ -78,13 +119,15 @@ def _head_revision() -> str:
     return ScriptDirectory.from_config(cfg).get_current_head()
 
 
-def _ready() -> bool:
+def _state() -> str:
+    """"ready" (newest schema, the right counts), "old" (the right counts on an older
+    schema: upgraded in place, as a deployment is) or "missing"."""
     import psycopg
 
     with psycopg.connect(pg_admin_dsn(), autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
                             (DB_NAME,)).fetchone():
-            return False
+            return "missing"
     try:
         with psycopg.connect(psycopg_dsn()) as conn:
             version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
@@ -92,8 +135,10 @@ def _ready() -> bool:
                 "SELECT (SELECT count(*) FROM students), (SELECT count(*) FROM incidents)"
             ).fetchone()
     except psycopg.Error:
-        return False
-    return bool(version and version[0] == _head_revision() and counts == (STUDENTS, INCIDENTS))
+        return "missing"
+    if not version or counts != (STUDENTS, INCIDENTS):
+        return "missing"
+    return "ready" if version[0] == _head_revision() else "old"
 
 
 def ensure_school(log: Callable[[str], None] = print) -> str:
@@ -103,9 +148,16 @@ def ensure_school(log: Callable[[str], None] = print) -> str:
     from services.records.app import MIGRATIONS
     from shared.db import run_migrations
 
-    if os.environ.get("HAVEN_BENCH_REBUILD") != "1" and _ready():
+    state = "missing" if os.environ.get("HAVEN_BENCH_REBUILD") == "1" else _state()
+    if state == "ready":
         return db_url()
     started = time.perf_counter()
+    if state == "old":
+        run_migrations(db_url(), MIGRATIONS)
+        with psycopg.connect(psycopg_dsn(), autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+        log(f"upgraded the benchmark school's schema in {time.perf_counter() - started:.0f}s")
+        return db_url()
     with psycopg.connect(pg_admin_dsn(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{DB_NAME}"')

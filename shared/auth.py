@@ -44,13 +44,22 @@ def claims_from_payload(payload: dict, token: str = "") -> Claims:
         raise Unauthenticated(f"token lacks claim {exc.args[0]}") from exc
 
 
+VERIFIED_CACHE = 1024  # tokens whose signature was checked, kept until they expire
+
+
 class TokenVerifier:
-    def __init__(self, fetch_jwks: Callable[[], str], *, min_refetch_interval: float = 5.0) -> None:
+    """Verifies tokens; a token already verified is not verified again until it expires (its
+    expiry and not-before are checked on every use; a key refetch forgets them all)."""
+
+    def __init__(self, fetch_jwks: Callable[[], str], *, min_refetch_interval: float = 5.0,
+                 cache_size: int = VERIFIED_CACHE) -> None:
         self._fetch = fetch_jwks
         self._keys: KeySet | None = None
         self._lock = threading.Lock()
         self._last_fetch = 0.0
         self._min_refetch = min_refetch_interval
+        self._cache_size = cache_size
+        self._verified: dict[str, tuple[Claims, float, float]] = {}
 
     def _load(self, force: bool = False) -> KeySet:
         with self._lock:
@@ -58,11 +67,37 @@ class TokenVerifier:
             if self._keys is None or (force and now - self._last_fetch > self._min_refetch):
                 self._keys = KeySet.import_key_set(json.loads(self._fetch()))
                 self._last_fetch = now
+                self._verified = {}  # keys may have gone: verify every token again
             return self._keys
 
     def verify(self, token: str) -> Claims:
         if not token:
             raise Unauthenticated("Please log in.")
+        hit = self._verified.get(token)
+        if hit is not None:
+            claims, expires, not_before = hit
+            now = time.time()
+            if now - CLOCK_LEEWAY <= expires and not_before <= now + CLOCK_LEEWAY:
+                return claims
+            self._verified.pop(token, None)  # expired: the full check below refuses it
+        payload = self._verify(token)
+        claims = claims_from_payload(payload, token)
+        self._remember(token, claims, payload)
+        return claims
+
+    def _remember(self, token: str, claims: Claims, payload: dict) -> None:
+        try:
+            expires = float(payload["exp"])
+            not_before = max(float(payload.get("nbf", 0)), float(payload.get("iat", 0)))
+        except (KeyError, TypeError, ValueError):
+            return
+        with self._lock:
+            if len(self._verified) >= self._cache_size:
+                self._verified.pop(next(iter(self._verified)))  # the oldest
+            self._verified[token] = (claims, expires, not_before)
+
+    def _verify(self, token: str) -> dict:
+        """The token's verified payload (signature, issuer, audience, expiry)."""
         keys = self._load()
         try:
             decoded = self._decode(token, keys)
@@ -82,7 +117,7 @@ class TokenVerifier:
             registry.validate(decoded.claims)
         except JoseError as exc:
             raise Unauthenticated(f"token refused: {exc.error}") from exc
-        return claims_from_payload(decoded.claims, token)
+        return decoded.claims
 
     @staticmethod
     def _decode(token: str, keys: KeySet):

@@ -283,6 +283,14 @@ def full_fake_records():
                     raise errors.InvalidArgument("That page link is not valid.")
                 shown = shown[ids.index(request.page_token) + 1:]
             limit = request.limit or 200
+            page_token = request.page_token
+            ids = [i.id for i in shown]
+            if not page_token and request.highlight_incident_id in ids:
+                # the page holding it (an id the caller does not see gives the first page)
+                start = ids.index(request.highlight_incident_id) // limit * limit
+                if start:
+                    page_token = ids[start - 1]
+                    shown = shown[start:]
             next_token = shown[limit - 1].id if len(shown) > limit else ""
             shown = shown[:limit]
             if not request.include_actions:
@@ -290,7 +298,8 @@ def full_fake_records():
                     del i.actions[:]
             self._audit("student.chronology.viewed", request.student_id)
             return records_pb2.GetChronologyResponse(student=reply.student, incidents=shown,
-                                                     next_page_token=next_token)
+                                                     next_page_token=next_token,
+                                                     page_token=page_token)
 
         def ListMyHistory(self, request, context):
             reply = f.FakeRecords.ListMyHistory(self, request, context)

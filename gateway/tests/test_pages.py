@@ -135,6 +135,68 @@ def test_a_chronology_longer_than_a_page_links_to_the_older_entries(dsl, platfor
     assert requests[0].request.page_token == "" and requests[2].request.page_token
 
 
+def test_a_highlight_on_an_older_page_opens_that_page_highlighted(dsl, platform, monkeypatch):
+    from gateway.web import students
+
+    made = [platform.records.add_incident(
+        student_id=AVA, text=f"Concern {n}", category_ids=[CAT_CP], author=TEACHER,
+        occurred_at=datetime(2026, 1, 10 + n, 9, 0, tzinfo=UTC)) for n in range(5)]
+    newest_first = list(reversed(made))
+    monkeypatch.setattr(students, "CHRONOLOGY_LIMIT", 2)
+
+    def shown(html):
+        return sorted((m.id for m in made if f'id="incident-{m.id}"' in html),
+                      key=lambda x: html.index(f'id="incident-{x}"'))
+
+    # the oldest entry, as an alert's link gives it: the third page, with it highlighted
+    oldest = newest_first[4]
+    html = dsl.get(f"/students/{AVA}?highlight={oldest.id}").get_data(as_text=True)
+    assert shown(html) == [oldest.id]
+    assert f'id="incident-{oldest.id}" class="incident panel highlight"' in html
+    assert 'id="chronology-older"' in html and "Back to the newest entries" in html
+    assert "chronology-older-link" not in html
+    request = platform.records.called("GetChronology")[-1].request
+    assert (request.highlight_incident_id, request.page_token) == (oldest.id, "")
+    # one in the middle: its page, and the way on to the older entries still there
+    middle = newest_first[2]
+    html = dsl.get(f"/students/{AVA}?highlight={middle.id}&open_highlight=1"
+                   ).get_data(as_text=True)
+    assert shown(html) == [newest_first[2].id, newest_first[3].id]
+    assert f'id="incident-{middle.id}" class="incident panel highlight"' in html
+    link = re.search(r'id="chronology-older-link" rel="next" href="([^"]+)"', html).group(1)
+    html = dsl.get(link.replace("&amp;", "&")).get_data(as_text=True)
+    assert shown(html) == [oldest.id]
+    # on the first page nothing moves
+    html = dsl.get(f"/students/{AVA}?highlight={newest_first[1].id}").get_data(as_text=True)
+    assert shown(html) == [newest_first[0].id, newest_first[1].id]
+    assert 'id="chronology-older"' not in html
+    # an explicit page wins over the highlight
+    html = dsl.get(f"/students/{AVA}?highlight={oldest.id}&page={newest_first[1].id}"
+                   ).get_data(as_text=True)
+    assert shown(html) == [newest_first[2].id, newest_first[3].id]
+
+
+def test_a_highlight_the_caller_cannot_see_there_reveals_nothing(dsl, platform, monkeypatch):
+    from gateway.web import students
+
+    for n in range(3):
+        platform.records.add_incident(
+            student_id=AVA, text=f"Concern {n}", category_ids=[CAT_CP], author=TEACHER,
+            occurred_at=datetime(2026, 1, 10 + n, 9, 0, tzinfo=UTC))
+    other = platform.records.add_incident(student_id=BEN, text="Ben's own", author=TUTOR,
+                                          category_ids=[CAT_CP])
+    monkeypatch.setattr(students, "CHRONOLOGY_LIMIT", 2)
+    plain = dsl.get(f"/students/{AVA}").get_data(as_text=True)
+    for highlight in (other.id, "00000000-0000-4000-8000-00000000dead", "not-an-id"):
+        response = dsl.get(f"/students/{AVA}?highlight={highlight}")
+        assert response.status_code == 200
+        html = response.get_data(as_text=True)
+        assert "Ben's own" not in html and "panel highlight" not in html
+        assert 'id="chronology-older"' not in html and "chronology-older-link" in html
+        assert re.findall(r'id="incident-([^"]+)"', html) == re.findall(
+            r'id="incident-([^"]+)"', plain)
+
+
 def test_a_bad_page_link_is_refused_plainly(dsl, platform):
     response = dsl.get(f"/students/{AVA}?page=nonsense")
     assert response.status_code == 422

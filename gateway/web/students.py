@@ -155,11 +155,16 @@ def chronology(student_id: str):
     opened = [i for i in request.args.getlist("open") if valid_id(i)][:50]
     if highlight and valid_id(highlight) and truthy(request.args.get("open_highlight")):
         opened.append(highlight)
-    # ?page=: the service's opaque token for older entries (the service validates it)
+    # ?page=: the service's opaque token for older entries (the service validates it).
+    # Without one, the service serves the page that holds the highlighted entry (the first
+    # page when there is none, or the caller may not see it).
     page = request.args.get("page", "").strip()[:1000]
     reply = call("records", "GetChronology", records_pb2.GetChronologyRequest(
         student_id=student_id, limit=CHRONOLOGY_LIMIT, include_actions=show_all or bool(opened),
-        page_token=page))
+        page_token=page,
+        highlight_incident_id=highlight if highlight and not page and valid_id(highlight)
+        else ""))
+    page = reply.page_token or page
     incidents = list(reply.incidents)
     return render_template(
         "student.html", student=reply.student, incidents=incidents,

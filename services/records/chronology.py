@@ -24,20 +24,18 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, any_, bindparam, exists, false, func, or_, select, true
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from services.records import audit
+from services.records import chronology_sql as sql
 from services.records.access import Viewer, require_full_access, viewer
-from services.records.agencies import agency_names
 from services.records.categories import CategoryBook, CategoryView
 from services.records.models import (
     Action,
-    Agency,
     Alert,
     Incident,
     IncidentCategory,
-    RecordAgency,
     Student,
 )
 from services.records.students import StudentCard, full_card, monitored_categories, visible_student
@@ -49,19 +47,21 @@ HISTORY_WINDOW = dt.timedelta(days=7)
 DEFAULT_CHRONOLOGY = 200
 MAX_CHRONOLOGY = 1000
 
-INCIDENT_COLUMNS = (
-    Incident.id, Incident.school_id, Incident.student_id, Incident.text, Incident.occurred_at,
-    Incident.created_at, Incident.created_by, Incident.created_by_name, Incident.status,
-    Incident.number, Incident.assigned_to, Incident.assigned_to_name, Incident.pinned,
-    Incident.link_group_id, Incident.version, Incident.updated_at, Incident.deleted_at,
-    Incident.deleted_by_name, Incident.deleted_reason,
-)
 ACTION_COLUMNS = (
     Action.id, Action.incident_id, Action.student_id, Action.text, Action.occurred_at,
     Action.created_at, Action.created_by, Action.created_by_name, Action.version,
     Action.updated_at, Action.deleted_at, Action.deleted_by_name, Action.deleted_reason,
     Action.merged_from_number, Action.link_id,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyRef:
+    """An agency as a chronology shows it (the Agency's id, name and enabled flag)."""
+
+    id: str
+    name: str
+    enabled: bool
 
 
 @dataclass(slots=True)
@@ -76,7 +76,7 @@ class LinkedStudentRef:
 class ActionView:
     action: object  # a row with ACTION_COLUMNS' attributes (or an Action)
     categories: list[CategoryView] = field(default_factory=list)
-    agencies: list[Agency] = field(default_factory=list)
+    agencies: list[AgencyRef] = field(default_factory=list)
     alerted_account_ids: list[str] = field(default_factory=list)
     alert_warnings: list[str] = field(default_factory=list)
 
@@ -91,12 +91,12 @@ class ActionView:
 
 @dataclass(slots=True)
 class IncidentView:
-    incident: object  # a row with INCIDENT_COLUMNS' attributes (or an Incident)
+    incident: object  # a row with chronology_sql.INCIDENT_KEYS' attributes (or an Incident)
     student_name: str = ""
     categories: list[CategoryView] = field(default_factory=list)
     alerted_account_ids: list[str] = field(default_factory=list)
     alert_unread: bool = False
-    agencies: list[Agency] = field(default_factory=list)
+    agencies: list[AgencyRef] = field(default_factory=list)
     linked_students: list[LinkedStudentRef] = field(default_factory=list)
     actions: list[ActionView] = field(default_factory=list)
     action_count: int = 0
@@ -117,6 +117,7 @@ class Chronology:
     student: StudentCard
     incidents: list[IncidentView]
     next_page_token: str = ""
+    page_token: str = ""  # the page served ("" for the first)
 
 
 # ---- who may open an incident --------------------------------------------------------------------
@@ -233,45 +234,25 @@ class PageKey:
         return cls(student_id=row.student_id, pinned=bool(row.pinned),
                    occurred_at=row.occurred_at, created_at=row.created_at, id=row.id)
 
-    def where_after(self):
-        """Rows strictly after this key in the ORDER BY above."""
-        i = INCIDENTS
-        same_pin = i.pinned == (true() if self.pinned else false())
-        later_in_pin = or_(
-            i.occurred_at < self.occurred_at,
-            and_(i.occurred_at == self.occurred_at, i.created_at < self.created_at),
-            and_(i.occurred_at == self.occurred_at, i.created_at == self.created_at,
-                 i.id > self.id),
-        )
-        if self.pinned:
-            return or_(i.pinned == false(), and_(same_pin, later_in_pin))
-        return and_(same_pin, later_in_pin)
-
 
 # ---- the loader ----------------------------------------------------------------------------------
 
 
-def among(session: Session, column, ids: list[str]):
-    """``column IN ids``; on PostgreSQL as ``= ANY(string_to_array(:ids, ','))``: one
-    parameter however many ids (a thousand bound parameters cost more to render and parse
-    than the query itself)."""
-    if session.get_bind().dialect.name == "postgresql":
-        # one text parameter, split by the server: ids are uuids (no commas)
-        return column == any_(func.string_to_array(bindparam(None, ",".join(ids)), ","))
-    return column.in_(ids)
+INCIDENTS = sql.INCIDENTS
 
 
-INCIDENTS = Incident.__table__.c
-CATEGORY_LINKS = IncidentCategory.__table__.c
-ALERTS = Alert.__table__.c
-AGENCY_LINKS = RecordAgency.__table__.c
-ACTIONS = Action.__table__.c
+def _filters(v: Viewer, book: CategoryBook, *, check_categories: bool) -> tuple[bool, bool]:
+    """(hide deleted entries, keep only entries in a category the caller may view); a caller
+    who may view every category needs no category filter."""
+    return (not v.can_edit,
+            check_categories and not set(book.by_id) <= v.rights.view_incidents)
 
 
 def load(
     session: Session, v: Viewer, *, student_id: str = "", incident_ids: list[str] | None = None,
     limit: int = MAX_CHRONOLOGY, include_actions: bool = True, check_categories: bool = True,
     book: CategoryBook | None = None, after: PageKey | None = None,
+    known_names: dict[str, tuple[str, str]] | None = None,
 ) -> list[IncidentView]:
     """Incidents of one student (chronology order) or the given ones (in the order given).
 
@@ -280,56 +261,50 @@ def load(
 
     ``check_categories`` keeps only incidents in a category the caller may view (the
     chronology); callers that already decided access (alerts, history) pass False. Reads
-    plain columns of the tables (no ORM objects), each statement filtered by the school.
+    plain columns of the tables (no ORM objects), each statement filtered by the school
+    (``chronology_sql``). ``known_names``: (name, tutor group) of students the caller has
+    already read (the chronology's own student), not read again.
     """
     school = v.school_id
-    book = book or CategoryBook(session, school, v.rights)
-    i = INCIDENTS
-    query = select(*(getattr(i, c.key) for c in INCIDENT_COLUMNS)).where(
-        i.school_id == school, i.merged_into_id.is_(None))
-    if student_id:
-        query = query.where(i.student_id == student_id)
-    if incident_ids is not None:
-        if not incident_ids:
-            return []
-        query = query.where(among(session, i.id, incident_ids))
-    if not v.can_edit:
-        query = query.where(i.deleted_at.is_(None))
+    book = book or CategoryBook(session, school, v.rights)  # (an ORM read: flushes first)
+    if incident_ids is not None and not incident_ids:
+        return []
     if check_categories and not v.rights.view_incidents:
         return []
-    if check_categories and not set(book.by_id) <= v.rights.view_incidents:
-        # (a caller who may view every category needs no filter)
-        query = query.where(exists().where(
-            CATEGORY_LINKS.school_id == school,
-            CATEGORY_LINKS.incident_id == i.id,
-            CATEGORY_LINKS.category_id.in_(sorted(v.rights.view_incidents)),
-        ))
-    if student_id:
+    conn = session.connection()
+    pg = conn.dialect.name == "postgresql"
+    by_student = bool(student_id)
+    hide_deleted, by_category = _filters(v, book, check_categories=check_categories)
+    params: dict = {"school": school}
+    if by_student:
+        params["student"] = student_id
+    if incident_ids is not None:
+        if by_student:
+            raise ValueError("load reads a student's chronology or given incidents, not both")
+        params["ids"] = sql.id_list(incident_ids, pg)
+    if by_category:
+        params["cats"] = sql.id_list(sorted(v.rights.view_incidents), pg)
+    if by_student:
+        params["limit"] = limit
         if after is not None:
-            query = query.where(after.where_after())
-        query = query.order_by(i.pinned.desc(), i.occurred_at.desc(), i.created_at.desc(),
-                               i.id).limit(limit)
-    rows = session.execute(query).all()
+            params.update(after_occurred=after.occurred_at, after_created=after.created_at,
+                          after_id=after.id)
+    stmt = sql.incidents(by_student=by_student, hide_deleted=hide_deleted,
+                         by_category=by_category,
+                         after=after.pinned if (by_student and after is not None) else None,
+                         pg=pg)
+    rows = list(map(sql.IncidentRow._make, conn.execute(stmt, params)))
     if incident_ids is not None:
         order = {x: n for n, x in enumerate(incident_ids)}
         rows.sort(key=lambda r: order.get(r.id, 0))
     if not rows:
         return []
-    ids = [r.id for r in rows]
-
-    def scoped(q, table):
-        """Rows of ``table`` belonging to the page: by the student's index range (the table
-        carries the incident's student) or by the incidents' ids."""
-        if student_id and "student_id" in table:
-            return q.where(table.student_id == student_id)
-        return q.where(among(session, table.incident_id, ids))
-
+    # the rows that belong to the page: the student's (their index range), or by ids
+    if not by_student:
+        params = {"school": school, "ids": sql.id_list([r.id for r in rows], pg)}
     views = {r.id: IncidentView(incident=r, can_edit=v.can_edit) for r in rows}
     # categories (the incident's own first, then those actions added)
-    c = CATEGORY_LINKS
-    cat_rows = session.execute(scoped(select(
-        c.incident_id, c.category_id, c.action_id, c.position).where(c.school_id == school), c)
-    ).all()
+    cat_rows = conn.execute(sql.category_links(by_student=by_student, pg=pg), params).all()
     action_cats: dict[str, list[str]] = {}
     cat_rows.sort(key=lambda r: (r[2] is not None, r[3]))  # own first, in order
     for inc_id, cat_id, action_id, _position in cat_rows:
@@ -342,50 +317,40 @@ def load(
         if action_id:
             action_cats.setdefault(action_id, []).append(cat_id)
     # alerts
-    a = ALERTS
-    alert_rows = session.execute(scoped(select(
-        a.incident_id, a.action_id, a.recipient_account_id, a.read_at, a.cleared_at,
-    ).where(a.school_id == school), a).order_by(a.created_at, a.id)).all()
     action_alerts: dict[str, list[str]] = {}
-    for row in alert_rows:
-        view = views.get(row.incident_id)
+    me = v.account_id
+    for inc_id, action_id, recipient, read_at, cleared_at in conn.execute(
+            sql.alerts(by_student=by_student, pg=pg), params).all():
+        view = views.get(inc_id)
         if view is None:
             continue
-        if row.action_id:
-            action_alerts.setdefault(row.action_id, []).append(row.recipient_account_id)
-        elif row.recipient_account_id not in view.alerted_account_ids:
-            view.alerted_account_ids.append(row.recipient_account_id)
-        if (row.recipient_account_id == v.account_id and row.read_at is None
-                and row.cleared_at is None):
+        if action_id:
+            action_alerts.setdefault(action_id, []).append(recipient)
+        elif recipient not in view.alerted_account_ids:
+            view.alerted_account_ids.append(recipient)
+        if recipient == me and read_at is None and cleared_at is None:
             view.alert_unread = True
-    # agencies
-    agencies = agency_names(session, school)
-    g = AGENCY_LINKS
-    agency_rows = session.execute(scoped(select(
-        g.incident_id, g.action_id, g.agency_id).where(g.school_id == school), g)).all()
-    action_agencies: dict[str, list[Agency]] = {}
-    for inc_id, action_id, agency_id in agency_rows:
+    # agencies (with their names: one statement)
+    action_agencies: dict[str, list[AgencyRef]] = {}
+    agencies: dict[str, AgencyRef] = {}
+    page_ids = params["ids"] if "ids" in params else sql.id_list(views, pg)
+    for inc_id, action_id, agency_id, name, enabled in conn.execute(
+            sql.agency_links(pg=pg), {"school": school, "ids": page_ids}).all():
         view = views.get(inc_id)
-        agency = agencies.get(agency_id)
-        if view is None or agency is None:
+        if view is None:
             continue
+        agency = agencies.get(agency_id)
+        if agency is None:
+            agency = agencies[agency_id] = AgencyRef(id=agency_id, name=name,
+                                                     enabled=enabled)
         if action_id:
             action_agencies.setdefault(action_id, []).append(agency)
         elif agency not in view.agencies:
             view.agencies.append(agency)
     # actions
-    x = ACTIONS
-    action_filter = [x.school_id == school, x.split_into_incident_id.is_(None)]
-    if not v.can_edit:
-        action_filter.append(x.deleted_at.is_(None))
-    if student_id:
-        action_filter.append(x.student_id == student_id)
-    else:
-        action_filter.append(among(session, x.incident_id, ids))
     if include_actions:
-        for row in session.execute(select(*(getattr(x, col.key) for col in ACTION_COLUMNS))
-                                   .where(*action_filter)
-                                   .order_by(x.occurred_at, x.created_at, x.id)).all():
+        for row in map(sql.ActionRow._make, conn.execute(sql.actions(
+                by_student=by_student, hide_deleted=hide_deleted, pg=pg), params)):
             view = views.get(row.incident_id)
             if view is None:
                 continue
@@ -396,26 +361,25 @@ def load(
             ))
             view.action_count += 1
     else:
-        for inc_id, count in session.execute(select(x.incident_id, func.count()).where(
-                *action_filter).group_by(x.incident_id)).all():
-            if inc_id in views:
-                views[inc_id].action_count = count
+        for inc_id, count in conn.execute(sql.action_counts(
+                by_student=by_student, hide_deleted=hide_deleted, pg=pg), params).all():
+            view = views.get(inc_id)
+            if view is not None:
+                view.action_count = count
     # students' names, and the linked students' copies
     student_ids = {r.student_id for r in rows}
     groups = {r.link_group_id for r in rows if r.link_group_id}
     linked_rows = []
     if groups:
-        linked_rows = session.execute(select(
-            Incident.id, Incident.link_group_id, Incident.student_id,
-        ).where(Incident.school_id == school, Incident.link_group_id.in_(sorted(groups)),
-                Incident.merged_into_id.is_(None), Incident.deleted_at.is_(None))).all()
+        linked_rows = conn.execute(sql.linked_copies(pg=pg), {
+            "school": school, "ids": sql.id_list(sorted(groups), pg)}).all()
         student_ids |= {r.student_id for r in linked_rows}
-    names = {
-        s.id: (_name_of(s), s.tutor_group) for s in session.execute(select(
-            Student.id, Student.first_name, Student.preferred_name, Student.last_name,
-            Student.tutor_group).where(Student.school_id == school,
-                                       Student.id.in_(sorted(student_ids)))).all()
-    }
+    names = dict(known_names or {})
+    wanted = sorted(student_ids - names.keys())
+    if wanted:
+        for s in conn.execute(sql.student_names(pg=pg), {
+                "school": school, "ids": sql.id_list(wanted, pg)}).all():
+            names[s.id] = (_name_of(s), s.tutor_group)
     for view in views.values():
         view.student_name = names.get(view.incident.student_id, ("", ""))[0]
     by_group: dict[str, list] = {}
@@ -438,11 +402,55 @@ def _name_of(row) -> str:
 # ---- the read operations -------------------------------------------------------------------------
 
 
+def _chronology_student(session: Session, v: Viewer, student_id: str):
+    """The student's row (plain columns) if the caller may see them; otherwise the refusal
+    ``visible_student`` gives (it is asked again only to refuse, in its words)."""
+    student_id = (student_id or "").strip()
+    row = None
+    if student_id:
+        row = session.connection().execute(sql.student_row(), {
+            "school": v.school_id, "student": student_id}).first()
+    if row is None or not v.sees_student(session, row.id):
+        return visible_student(session, v, student_id)  # raises NOT_FOUND / PERMISSION_DENIED
+    return row
+
+
+def highlight_page(session: Session, v: Viewer, book: CategoryBook, student_id: str,
+                   incident_id: str, limit: int) -> PageKey | None:
+    """Where the page of ``limit`` entries holding this incident starts: the key of the last
+    entry of the page before it, counting only the entries this caller sees in the student's
+    chronology; None for the first page, and for an incident the caller does not see there
+    (unknown, another student's or school's, a category they may not view, deleted): such an
+    id changes nothing."""
+    incident_id = (incident_id or "").strip()
+    if not incident_id or len(incident_id) > 64 or not v.rights.view_incidents:
+        return None
+    conn = session.connection()
+    pg = conn.dialect.name == "postgresql"
+    hide_deleted, by_category = _filters(v, book, check_categories=True)
+    params: dict = {"school": v.school_id, "student": student_id, "after_id": incident_id}
+    if by_category:
+        params["cats"] = sql.id_list(sorted(v.rights.view_incidents), pg)
+    shape = {"hide_deleted": hide_deleted, "by_category": by_category, "pg": pg}
+    key = conn.execute(sql.page_key(offset=False, **shape), params).first()
+    if key is None:
+        return None
+    before = conn.execute(sql.rows_before(pinned=bool(key.pinned), **shape), dict(
+        params, after_occurred=key.occurred_at, after_created=key.created_at)).scalar() or 0
+    if before < limit:
+        return None
+    params["offset"] = before // limit * limit - 1
+    start = conn.execute(sql.page_key(offset=True, **shape), params).first()
+    return PageKey.of(start) if start is not None else None
+
+
 def get_chronology(session: Session, student_id: str, *, limit: int = 0,
-                   include_actions: bool = False, page_token: str = "") -> Chronology:
+                   include_actions: bool = False, page_token: str = "",
+                   highlight_incident_id: str = "") -> Chronology:
     """A student's incidents, pinned first then newest first by when they happened, in the
     categories the caller's group may view (deleted ones as markers for editors); a page of
-    ``limit``, after ``page_token``, with ``next_page_token`` when more follow."""
+    ``limit``, after ``page_token``, with ``next_page_token`` when more follow. Without a
+    page token, ``highlight_incident_id`` picks the page that holds that incident."""
     claims = current_claims()
     try:
         require_full_access(claims, "view_student_details", "A student's chronology")
@@ -455,11 +463,17 @@ def get_chronology(session: Session, student_id: str, *, limit: int = 0,
             detail="" if student else f"student {student_id[:40]!r}",
         ) from None
     v = viewer(session, claims)
-    student = visible_student(session, v, student_id)
+    student = _chronology_student(session, v, student_id)
     limit = max(1, min(limit or DEFAULT_CHRONOLOGY, MAX_CHRONOLOGY))
-    after = PageKey.parse(page_token.strip(), student.id) if page_token.strip() else None
+    page_token = page_token.strip()
+    after = PageKey.parse(page_token, student.id) if page_token else None
+    book = CategoryBook(session, v.school_id, v.rights)
+    if after is None and highlight_incident_id:
+        after = highlight_page(session, v, book, student.id, highlight_incident_id, limit)
+        page_token = after.token() if after is not None else ""
     incidents = load(session, v, student_id=student.id, limit=limit + 1,
-                     include_actions=include_actions, after=after)
+                     include_actions=include_actions, after=after, book=book,
+                     known_names={student.id: (_name_of(student), student.tutor_group)})
     next_token = ""
     if len(incidents) > limit:
         incidents = incidents[:limit]
@@ -468,7 +482,7 @@ def get_chronology(session: Session, student_id: str, *, limit: int = 0,
     monitored = monitored_categories(session, claims, [student.id],
                                      visible=v.rights.view_students)
     return Chronology(student=full_card(student, monitored.get(student.id, [])),
-                      incidents=incidents, next_page_token=next_token)
+                      incidents=incidents, next_page_token=next_token, page_token=page_token)
 
 
 def view_one(session: Session, v: Viewer, incident: Incident, *, include_actions: bool = True

@@ -541,9 +541,11 @@ class RecordsServicer(records_pb2_grpc.RecordsServiceServicer):
             result = chronology.get_chronology(
                 session, request.student_id, limit=request.limit,
                 include_actions=request.include_actions, page_token=request.page_token,
+                highlight_incident_id=request.highlight_incident_id,
             )
             out = records_pb2.GetChronologyResponse(student=student_pb(result.student),
-                                                    next_page_token=result.next_page_token)
+                                                    next_page_token=result.next_page_token,
+                                                    page_token=result.page_token)
             cats = CategoryMessages()
             for v in result.incidents:
                 incident_pb(v, cats, into=out.incidents)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session
 from stdnum.gb import upn as upn_check
 
@@ -102,6 +102,17 @@ def full_card(s: Student, monitored: list[str], groups: list[GroupRef] | None = 
     )
 
 
+_MONITORING = Monitoring.__table__.c
+# Open monitoring of some students (built once: plain columns, bound parameters).
+_OPEN_MONITORING = (
+    select(_MONITORING.student_id, _MONITORING.category_id)
+    .where(_MONITORING.school_id == bindparam("school"),
+           _MONITORING.student_id.in_(bindparam("students", expanding=True)),
+           _MONITORING.ended_at.is_(None))
+    .order_by(_MONITORING.started_at, _MONITORING.id)
+)
+
+
 def monitored_categories(
     session: Session, claims: Claims, student_ids: list[str], *,
     visible: frozenset[str] | None = None,
@@ -115,15 +126,9 @@ def monitored_categories(
         visible = category_rights(session, claims).view_students
     if not visible:
         return {}
-    rows = session.execute(
-        select(Monitoring.student_id, Monitoring.category_id)
-        .where(
-            Monitoring.school_id == claims.school_id,
-            Monitoring.student_id.in_(student_ids),
-            Monitoring.ended_at.is_(None),
-        )
-        .order_by(Monitoring.started_at, Monitoring.id)
-    ).all()
+    session.flush()  # as an ORM query would (autoflush)
+    rows = session.connection().execute(_OPEN_MONITORING, {
+        "school": claims.school_id, "students": list(student_ids)}).all()
     out: dict[str, list[str]] = {}
     for student_id, category_id in rows:
         if category_id in visible and category_id not in out.get(student_id, []):
