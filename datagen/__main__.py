@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 
@@ -28,14 +29,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write a full JSON feed here")
     parser.add_argument("--csv", help="write a students CSV file here")
     parser.add_argument("--staff-csv", help="write a staff CSV file here")
+    parser.add_argument("--demo", action="store_true",
+                        help="the demo school's roll as `python -m haven run` imports it "
+                             "(--pupils, --seed, --phase and --start-year do not apply)")
+    parser.add_argument("--today", type=dt.date.fromisoformat, default=dt.date.today(),
+                        help="with --demo: the day the roll is for (default today)")
     args = parser.parse_args(argv)
-    school = generate_school(seed=args.seed, pupils=args.pupils, phase=args.phase,
-                             start_year=args.start_year)
+    if args.demo:
+        from datagen.demo import demo_school
+
+        school = demo_school(args.today)
+    else:
+        school = generate_school(seed=args.seed, pupils=args.pupils, phase=args.phase,
+                                 start_year=args.start_year)
     if args.ctf:
         write_ctf(school, args.ctf, version=args.ctf_version)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(feed_document(school, school_id=args.school_id), fh)
+            json.dump(feed_document(school, school_id=args.school_id, staff=not args.demo,
+                                    groups=not args.demo), fh)
     if args.csv:
         write_students_csv(school, args.csv)
     if args.staff_csv:

@@ -276,14 +276,20 @@ def feed_document(
         doc["groups"] = [{"id": g.mis_id, "name": g.name, "kind": g.kind,
                           "staff_ids": list(g.staff_mis_ids)} for g in school.groups]
     if contacts:
-        doc["contacts"] = [{
-            "id": c.mis_id, "title": c.title, "first_name": c.first_name,
-            "last_name": c.last_name, "phones": [ph.number for ph in c.phones],
-            "email": c.email, "address": _address(c.address or p.address),
-            "students": [{"student_id": p.mis_id, "relationship": c.relationship,
-                          "parental_responsibility": c.parental_responsibility,
-                          "priority": c.priority}],
-        } for p in chosen for c in p.contacts]
+        # One entry per person: a parent of siblings lists each of them under "students".
+        people: dict[str, dict] = {}
+        for p in chosen:
+            for c in p.contacts:
+                person = people.setdefault(c.mis_id, {
+                    "id": c.mis_id, "title": c.title, "first_name": c.first_name,
+                    "last_name": c.last_name, "phones": [ph.number for ph in c.phones],
+                    "email": c.email, "address": _address(c.address or p.address),
+                    "students": []})
+                person["students"].append({
+                    "student_id": p.mis_id, "relationship": c.relationship,
+                    "parental_responsibility": c.parental_responsibility,
+                    "priority": c.priority})
+        doc["contacts"] = list(people.values())
     if attendance:
         doc["attendance"] = [
             {"student_id": p.mis_id, "date": day.isoformat(), "session": session, "code": code}

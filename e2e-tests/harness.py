@@ -144,7 +144,12 @@ class DistributedPlatform:
         env["IDENTITY_KEY_SECRET"] = uuid.uuid4().hex
         oidc_port = free_port()
         env["IDENTITY_HTTP_PORT"] = str(oidc_port)
-        env["IDENTITY_ISSUER_URL"] = f"http://127.0.0.1:{oidc_port}"
+        # identity's provider is public through the gateway (the web login's authorize page,
+        # the token endpoint): its issuer is the gateway's address, its only client's
+        # redirect URIs the gateway's callback (browser tests use localhost, for WebAuthn)
+        env["IDENTITY_ISSUER_URL"] = self.base_url
+        env["IDENTITY_GATEWAY_REDIRECT_URIS"] = ",".join(
+            f"http://{host}:{gw_port}/auth/callback" for host in ("127.0.0.1", "localhost"))
         env["GATEWAY_IDENTITY_HTTP_URL"] = f"http://127.0.0.1:{oidc_port}"
         prom_dir = self.workdir / "prometheus"
         prom_dir.mkdir()
@@ -193,7 +198,7 @@ class DistributedPlatform:
                     raise RuntimeError(f"{proc.name} exited:\n{proc.tail()}")
             try:
                 r = requests.get(f"{self.base_url}/readyz", timeout=2)
-                if r.status_code == 200 and self._staff_known():
+                if r.status_code == 200 and self._staff_known() and self._pupils_known():
                     return
                 last = f"readyz {r.status_code}: {r.text[:200]}"
             except requests.RequestException as exc:
@@ -207,6 +212,21 @@ class DistributedPlatform:
                           json={"email": "teacher1@demo.haven.test",
                                 "password": "Haven-demo-2026!"})
         return r.status_code == 200
+
+    def _pupils_known(self) -> bool:
+        """Records has consumed every event of the demo school's MIS import (seed-demo ran
+        the import; mis_import's worker relays its events once it is up)."""
+        from haven.platform import mis_events_pending
+        from services.identity.seed import DEMO_SCHOOL_ID
+        from shared.db import Database
+
+        mis = Database(self.env["MIS_IMPORT_DATABASE_URL"])
+        records = Database(self.env["RECORDS_DATABASE_URL"])
+        try:
+            return mis_events_pending(mis, records, DEMO_SCHOOL_ID) == 0
+        finally:
+            mis.dispose()
+            records.dispose()
 
     # ---- operations ---------------------------------------------------------------------
     def restart(self, name: str) -> None:

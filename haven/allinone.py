@@ -32,6 +32,10 @@ def embedded_defaults(port: int) -> None:
     os.environ.setdefault("HAVEN_EVENTS_URL", "memory://")
     os.environ.setdefault("NOTIFICATIONS_MAIL_URL", f"file://{var}/mail")
     os.environ.setdefault("NOTIFICATIONS_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    # The web login: identity's OIDC provider is reached through the gateway on this port.
+    os.environ.setdefault("IDENTITY_ISSUER_URL", f"http://127.0.0.1:{port}")
+    os.environ.setdefault("IDENTITY_GATEWAY_REDIRECT_URIS", ",".join(
+        f"http://{host}:{port}/auth/callback" for host in ("127.0.0.1", "localhost")))
     # Secrets of this installation, made once and kept in var/ so a restart keeps sessions,
     # sealed TOTP secrets and signing keys readable.
     for variable, filename in (("GATEWAY_SECRET_KEY", "gateway-secret"),
@@ -69,17 +73,19 @@ def start(port: int, *, host: str = "127.0.0.1", seed: bool = True) -> AllInOne:
         start_api(spec, running, host="127.0.0.1")
     from services.identity.app import start_http
 
-    running.background.append(start_http(platform["identity"], host="127.0.0.1"))
+    oidc = start_http(platform["identity"], host="127.0.0.1")
+    running.background.append(oidc)
     for spec in platform:
         start_worker(spec, running)
-    if seed:
-        platform.seed_demo()
+    if seed:  # the workers are running: records lists the pupils when this returns
+        platform.seed_demo(wait_for_pupils=120)
 
     from waitress import create_server
 
     from gateway.app import create_app
 
-    app = create_app()
+    # identity's HTTP side as it was really bound (8101 may be taken: then a free port)
+    app = create_app({"identity_http_url": f"http://127.0.0.1:{oidc.port}"})
     server = create_server(app, host=host, port=port, threads=8, ident="haven")
     bound = server.effective_port
     threading.Thread(target=server.run, name="gateway-http", daemon=True).start()

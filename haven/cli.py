@@ -44,10 +44,13 @@ def _migrate(_args) -> int:
 def _seed_demo(_args) -> int:
     from haven.platform import Platform
 
-    platform = Platform.from_env(("identity", "records"))
-    platform.seed_demo()
+    platform = Platform.from_env(("identity", "records", "mis_import"))
+    counts = platform.seed_demo()
     platform.dispose()
-    print("Demo school seeded.")
+    print(f"Demo school seeded: its MIS import created {counts.get('students_created', 0)}, "
+          f"updated {counts.get('students_updated', 0)} and left "
+          f"{counts.get('students_unchanged', 0)} pupils unchanged. Records receives them "
+          "from mis_import's worker.")
     return 0
 
 

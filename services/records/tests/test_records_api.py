@@ -15,11 +15,17 @@ import grpc
 import pytest
 from sqlalchemy import select
 
+from datagen.demo import demo_school
 from haven.records.v1 import records_pb2, records_pb2_grpc
 from services.records import seed
 from services.records.app import build
 from services.records.models import EVENTS, AuditEntry, Incident
-from services.records.tests.factories import account_event, group_event
+from services.records.tests.factories import (
+    account_event,
+    group_event,
+    mis_group,
+    student_upserted,
+)
 from shared.config import ServiceSettings
 from shared.db import run_migrations
 from shared.events import decode_envelope
@@ -100,6 +106,18 @@ def served(tmp_path_factory):
                                (TEACHER, "Tom Teacher", seed.TEACHERS_GROUP_ID),
                                (TEACHER2, "Tess Tutor", seed.TEACHERS_GROUP_ID)):
         directory.handle(account_event(SCHOOL, account, name, gid, key_holder=gid == DSL))
+    # and the MIS import who the pupils are: two tutor groups of the demo school's roll.
+    mis = spec.consumers[1]
+    roll = [p for p in demo_school(dt.date(2026, 11, 29)).pupils if p.tutor_group in ("7A", "7B")]
+    for p in roll:
+        mis.handle(student_upserted(
+            SCHOOL, p.mis_id, p.legal_first_name, p.legal_last_name, upn=p.upn,
+            preferred_first_name=p.preferred_first_name, gender=p.gender,
+            date_of_birth=p.date_of_birth.isoformat(), year_group=p.year_group,
+            tutor_group=p.tutor_group))
+    for form in ("7A", "7B"):
+        mis.handle(mis_group(SCHOOL, f"tutor:{form}", form, "tutor",
+                             [p.mis_id for p in roll if p.tutor_group == form]))
 
     channel = grpc.insecure_channel(f"127.0.0.1:{running.ports['records']}")
     yield Served(records_pb2_grpc.RecordsServiceStub(channel), tokens, spec, counted)
