@@ -78,6 +78,9 @@ def create_app(config: GatewayConfig | Mapping[str, Any] | None = None) -> Flask
         HAVEN_REFRESH_MARGIN=cfg.refresh_margin,
     )
     app.config.update(flask_overrides)
+    # JSON in the order it is built, not sorted: sorting every object's keys is a tenth of a
+    # 200-incident chronology's encoding (bodies stay compact: Flask's default off debug).
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     if cfg.secret_key_generated:
         log.warning("GATEWAY_SECRET_KEY is not set: using a generated key, so sessions end "
                     "when the gateway restarts and are not shared between processes. Set it "

@@ -5,6 +5,7 @@ permissions, delete when unused (else disable), enable, merge (irreversible).
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -26,16 +27,22 @@ from shared.context import current_claims
 from shared.db import new_id, utcnow
 from shared.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 
+# A category's columns as the book reads them (a named tuple: no ORM object per category).
+CategoryRow = namedtuple("CategoryRow", "id school_id name parent_id colour enabled position")
+_ROW_COLUMNS = (Category.id, Category.school_id, Category.name, Category.parent_id,
+                Category.colour, Category.enabled, Category.position)
+
 
 @dataclass(frozen=True)
 class CategoryView:
-    category: Category
+    category: Category | CategoryRow
     can_add: bool
     can_view: bool
     parent_name: str = ""
 
 
-def view_of(category: Category, rights: CategoryRights, parent_name: str = "") -> CategoryView:
+def view_of(category: Category | CategoryRow, rights: CategoryRights,
+            parent_name: str = "") -> CategoryView:
     return CategoryView(
         category=category,
         can_add=category.enabled and category.id in rights.add_incidents,
@@ -45,14 +52,14 @@ def view_of(category: Category, rights: CategoryRights, parent_name: str = "") -
 
 
 class CategoryBook:
-    """Every category of one school, loaded once per request."""
+    """Every category of one school (plain columns), loaded once per request."""
 
     def __init__(self, session: Session, school_id: str, rights: CategoryRights) -> None:
         self.rights = rights
         self._views: dict[str, CategoryView] = {}
-        self.by_id: dict[str, Category] = {
-            c.id: c for c in session.scalars(select(Category).where(
-                Category.school_id == school_id))
+        self.by_id: dict[str, CategoryRow] = {
+            row.id: row for row in map(CategoryRow._make, session.execute(
+                select(*_ROW_COLUMNS).where(Category.school_id == school_id)))
         }
 
     def view(self, category_id: str) -> CategoryView | None:
@@ -75,14 +82,15 @@ class CategoryBook:
         return out
 
 
-def in_tree_order(categories: list[Category]) -> list[Category]:
-    """Parents by position then name, each followed by its own sub-categories."""
-    def key(c: Category) -> tuple[int, str]:
+def in_tree_order(categories: list) -> list:
+    """Parents by position then name, each followed by its own sub-categories (Category
+    objects or CategoryRows)."""
+    def key(c) -> tuple[int, str]:
         return (c.position, c.name.lower())
 
     ids = {c.id for c in categories}
-    children: dict[str, list[Category]] = {}
-    roots: list[Category] = []
+    children: dict[str, list] = {}
+    roots: list = []
     for c in categories:
         if c.parent_id and c.parent_id in ids:
             children.setdefault(c.parent_id, []).append(c)

@@ -293,7 +293,7 @@ def load(
                          by_category=by_category,
                          after=after.pinned if (by_student and after is not None) else None,
                          pg=pg)
-    rows = list(map(sql.IncidentRow._make, conn.execute(stmt, params)))
+    rows = list(map(sql.IncidentRow._make, conn.execute(stmt, params).all()))
     if incident_ids is not None:
         order = {x: n for n, x in enumerate(incident_ids)}
         rows.sort(key=lambda r: order.get(r.id, 0))
@@ -350,7 +350,7 @@ def load(
     # actions
     if include_actions:
         for row in map(sql.ActionRow._make, conn.execute(sql.actions(
-                by_student=by_student, hide_deleted=hide_deleted, pg=pg), params)):
+                by_student=by_student, hide_deleted=hide_deleted, pg=pg), params).all()):
             view = views.get(row.incident_id)
             if view is None:
                 continue

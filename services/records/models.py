@@ -226,6 +226,13 @@ class Incident(SchoolScoped, Base):
         return [link.category for link in self.category_links]
 
 
+# A student's chronology in its own order (pinned first, then newest first): a page is read
+# from the index, not sorted out of all the student's incidents.
+Index("ix_incidents_school_student_chronology", Incident.school_id, Incident.student_id,
+      Incident.pinned.desc(), Incident.occurred_at.desc(), Incident.created_at.desc(),
+      Incident.id)
+
+
 class IncidentCategory(SchoolScoped, Base):
     """A category of an incident; ``action_id`` when an action added it."""
 
