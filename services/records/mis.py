@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 import uuid
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.records.models import (
@@ -327,16 +327,18 @@ def apply_attendance_recorded(session: Session, school_id: str, message,
             AttendanceMark.date >= days[0], AttendanceMark.date <= days[-1]))
     }
     changed = 0
+    new_marks = []  # inserted in one statement: a term of marks is hundreds of rows
     for (day, sess), (code, late) in sorted(marks.items()):
         row = held.get((day, sess))
         if row is None:
-            session.add(AttendanceMark(
-                id=mis_uuid(school_id, "mark", mis_id, day.isoformat(), sess),
-                school_id=school_id, student_mis_id=mis_id,
-                student_id=student.id if student else None, date=day, session=sess, code=code,
-                minutes_late=late, as_of=as_of))
-            changed += 1
+            new_marks.append({
+                "id": mis_uuid(school_id, "mark", mis_id, day.isoformat(), sess),
+                "school_id": school_id, "student_mis_id": mis_id,
+                "student_id": student.id if student else None, "date": day, "session": sess,
+                "code": code, "minutes_late": late, "as_of": as_of})
         elif not _stale(row.as_of, as_of) and (row.code, row.minutes_late) != (code, late):
             row.code, row.minutes_late, row.as_of = code, late, as_of
             changed += 1
-    return changed
+    if new_marks:
+        session.execute(insert(AttendanceMark), new_marks)
+    return changed + len(new_marks)
