@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from datagen.demo import BOYS, GIRLS, SURNAMES, demo_upn
 from services.records.seed import DEFAULT_CATEGORIES
 
 DB_NAME = "haven_bench_records"
@@ -34,45 +35,9 @@ MONITORED = 400
 STAFF = 20
 SEED = 20261129
 
-# The school's own name lists and UPNs (the demo seed's, as they were when this school was
-# first built: the same names give the same students, so a kept database stays valid).
-LA_CODE = "873"
-ESTABLISHMENT = "4127"
-GIRLS = [
-    "Olivia", "Amelia", "Isla", "Ava", "Mia", "Ivy", "Lily", "Isabella", "Rosie", "Sophia",
-    "Grace", "Freya", "Willow", "Florence", "Emily", "Ella", "Poppy", "Evie", "Elsie", "Charlotte",
-    "Evelyn", "Sienna", "Daisy", "Phoebe", "Sophie", "Harper", "Alice", "Matilda", "Ruby",
-    "Aisha", "Zara", "Maryam", "Hannah", "Chloe", "Jessica", "Katherine", "Elizabeth", "Niamh",
-    "Priya", "Amara", "Leah", "Megan", "Abigail", "Imogen", "Erin",
-]
-BOYS = [
-    "Noah", "Oliver", "George", "Arthur", "Muhammad", "Leo", "Harry", "Oscar", "Archie",
-    "Henry", "Theodore", "Freddie", "Jack", "Charlie", "Theo", "Alfie", "Jacob", "Thomas",
-    "William", "Lucas", "Alexander", "Joshua", "Samuel", "Daniel", "Isaac", "Max", "Ethan",
-    "Reuben", "Finley", "Mohammed", "Yusuf", "Ibrahim", "Kai", "Rory", "Callum", "Dylan",
-    "Benjamin", "Matthew", "Nathan", "Owen", "Ryan", "Adam", "Arjun", "Kwame", "Tobias",
-]
-SURNAMES = [
-    "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Patel",
-    "Robinson", "Wright", "Thompson", "Evans", "Walker", "White", "Roberts", "Green", "Hall",
-    "Thomas", "Clarke", "Jackson", "Wood", "Harris", "Edwards", "Turner", "Martin", "Cooper",
-    "Hill", "Ward", "Hughes", "Moore", "Clark", "King", "Harrison", "Lewis", "Baker", "Lee",
-    "Allen", "Morris", "Khan", "Scott", "Watson", "Davis", "Parker", "James", "Bennett",
-    "Young", "Phillips", "Richardson", "Mitchell", "Bailey", "Carter", "Cook", "Singh", "Shaw",
-    "Bell", "Collins", "Morgan", "Kelly", "Begum", "Miller", "Cox", "Hussain", "Marshall",
-    "Simpson", "Price", "Anderson", "Adams", "Wilkinson", "Ali", "Ahmed", "Foster", "Ellis",
-    "Murphy", "Chapman", "Mason", "Gray", "Richards", "Webb", "Griffiths", "Hunt", "Palmer",
-    "Campbell", "Holmes", "Mills", "Rogers", "Barnes", "Knight", "Matthews", "Barker", "Okafor",
-    "Nowak", "Kowalski", "O'Brien", "Greenwood", "Bradshaw", "Fletcher", "Lloyd", "Kaur",
-]
-
-
-def make_upn(issue_year: int, serial: int) -> str:
-    """An English UPN: check letter + LA + establishment + issue year + serial."""
-    from stdnum.gb import upn as upn_check
-
-    body = f"{LA_CODE}{ESTABLISHMENT}{issue_year % 100:02d}{serial % 1000:03d}"
-    return upn_check.calc_check_digit(body) + body
+# The demo roll's name lists and UPNs (the same names give the same students, so a kept
+# database stays valid).
+make_upn = demo_upn
 
 
 _NS = uuid.UUID("3b0b54a5-8a0e-4b3f-9d7c-1f2e3d4c5b6a")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -11,12 +13,31 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from harness import DistributedPlatform, cleanup, start_platform  # noqa: E402
 
+CHROMIUM = os.environ.get("HAVEN_CHROMIUM", "/usr/bin/chromium")
+
 
 @pytest.fixture(scope="session")
 def platform() -> DistributedPlatform:
     running = start_platform()
     yield running
     cleanup(running)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium driven by Playwright (its own download cannot work here)."""
+    from playwright.sync_api import sync_playwright
+
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM} (Debian package 'chromium')")
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield b
+        b.close()
 
 
 @pytest.fixture(autouse=True)

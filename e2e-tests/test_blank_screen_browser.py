@@ -10,27 +10,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
-import pytest
 from journey import DSL_EMAIL, PASSWORD, TEACHER_EMAIL, dsl_totp_secret, fresh_totp
 
-CHROMIUM = os.environ.get("HAVEN_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("HAVEN_SCREENSHOTS", "/tmp/haven-screenshots"))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM} (Debian package 'chromium')")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                              args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
-        yield b
-        b.close()
 
 
 def _login(page, base: str, email: str) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import shutil
 import uuid
 from pathlib import Path
 
@@ -24,25 +23,8 @@ import pytest
 import requests
 from journey import DSL_EMAIL, PASSWORD, dsl_totp_secret, fresh_totp
 
-CHROMIUM = os.environ.get("HAVEN_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("HAVEN_SCREENSHOTS", "/tmp/haven-screenshots"))
 DEMO_SCHOOL = "00000000-0000-4000-8000-000000000001"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM} (Debian package 'chromium')")
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
 from journey import (
     DSL_EMAIL,
     PASSWORD,
@@ -21,24 +19,7 @@ from journey import (
     fresh_totp,
 )
 
-CHROMIUM = os.environ.get("HAVEN_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("HAVEN_SCREENSHOTS", "/tmp/haven-screenshots"))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM} (Debian package 'chromium')")
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
-        yield b
-        b.close()
 
 
 def _login(page, base: str, email: str) -> None:

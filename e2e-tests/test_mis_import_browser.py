@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from journey import PASSWORD, fresh_totp
 
 from datagen import ctf_bytes, generate_school
 
-CHROMIUM = os.environ.get("HAVEN_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("HAVEN_SCREENSHOTS", "/tmp/haven-screenshots"))
 ADMIN_EMAIL = "admin@demo.haven.test"
 PREFIX = "Zephyr"  # no demo pupil's name contains it
@@ -33,22 +31,6 @@ def admin_totp_secret() -> str:
     from services.identity.seed import DEMO_TOTP_SECRETS
 
     return DEMO_TOTP_SECRETS[ADMIN_EMAIL]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM} (Debian package 'chromium')")
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import uuid
 from pathlib import Path
 
@@ -31,27 +30,10 @@ from journey import (
     fresh_totp,
 )
 
-CHROMIUM = os.environ.get("HAVEN_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("HAVEN_SCREENSHOTS", "/tmp/haven-screenshots"))
 TEACHER_ACCOUNT = "00000000-0000-4000-8000-000000000103"
 TUTOR_ACCOUNT = "00000000-0000-4000-8000-000000000104"
 DSL_ACCOUNT = "00000000-0000-4000-8000-000000000102"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM} (Debian package 'chromium')")
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
-        yield b
-        b.close()
 
 
 def _shot(page, name: str) -> None:
