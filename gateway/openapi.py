@@ -142,6 +142,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Chronology": _object({
         "student": _ref("Student"),
         "incidents": _array(_ref("Incident"), "pinned first, then newest first"),
+        "page_token": _nullable_string(
+            "which page this is (the page_token that serves it again); null for the first"),
         "next_page_token": _nullable_string(
             "pass as page_token for the older entries; null on the last page"),
     }, ["student", "incidents"]),
@@ -266,7 +268,10 @@ PATHS: dict[str, dict[str, Any]] = {
         errors=("400", "401", "403", "404", "422", "503"),
         params=[_path_param("student_id", "student id"), _LIMIT,
                 _query("page_token", "next_page_token of the previous page (opaque)",
-                       {"type": "string", "maxLength": 1000})])},
+                       {"type": "string", "maxLength": 1000}),
+                _query("highlight", "an incident to open on: without page_token, the page "
+                       "holding it is served (the first page if the caller may not see it)",
+                       {"type": "string", "format": "uuid"})])},
     "/categories": {"get": _op(
         "listCategories", "Incident categories, with what the caller may do in each", "200",
         _json("CategoryList", "All categories"), tag="incidents")},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
@@ -39,6 +40,7 @@ INTEGRATION_ENDPOINTS = {
     "api.mis_get_run", "api.mis_list_rejections",  # the feed's own run (mis_import checks)
 }
 MAX_LIMIT = 200
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 BEARER = "Bearer"  # the token_type of OAuth2 bearer tokens
 
 
@@ -208,11 +210,16 @@ def get_student(student_id: str):
 
 @bp.get("/students/<student_id>/chronology")
 def chronology(student_id: str):
+    highlight = _text_arg("highlight", 36)
+    if highlight and not _UUID.match(highlight):
+        raise ApiError(400, "Query parameter 'highlight' must be an incident id.",
+                       "invalid_request")
     reply = call("records", "GetChronology", records_pb2.GetChronologyRequest(
         student_id=student_id, limit=_limit_arg(MAX_LIMIT),
-        page_token=_text_arg("page_token", 1000)))
+        page_token=_text_arg("page_token", 1000), highlight_incident_id=highlight))
     return jsonify(student=student_json(reply.student),
                    incidents=[incident_json(i) for i in reply.incidents],
+                   page_token=reply.page_token or None,
                    next_page_token=reply.next_page_token or None)
 
 

@@ -321,3 +321,26 @@ def test_chronology_pages_with_page_token(client, platform, dsl_token):
     bad = client.get(f"{url}?page_token=nonsense", headers=_auth(dsl_token))
     assert bad.status_code == 422 and bad.json["error"]["message"] == \
         "That page link is not valid."
+    assert first["page_token"] is None
+
+
+def test_chronology_opens_on_the_page_of_a_highlighted_incident(client, platform, dsl_token):
+    made = [platform.records.add_incident(
+        student_id=AVA, text=f"Concern {n}", category_ids=[CAT_CP], author=TEACHER,
+        occurred_at=datetime(2026, 1, 10 + n, 9, 0, tzinfo=UTC)) for n in range(3)]
+    url = f"/api/v1/students/{AVA}/chronology"
+    page = client.get(url, query_string={"limit": 2, "highlight": made[0].id},
+                      headers=_auth(dsl_token)).json
+    assert [i["id"] for i in page["incidents"]] == [made[0].id]  # the older page
+    assert page["page_token"] and page["next_page_token"] is None
+    assert platform.records.called("GetChronology")[-1].request.highlight_incident_id == \
+        made[0].id
+    # The page it names serves it again.
+    again = client.get(url, query_string={"limit": 2, "page_token": page["page_token"]},
+                       headers=_auth(dsl_token)).json
+    assert [i["id"] for i in again["incidents"]] == [made[0].id]
+    # Not an id: refused before any call.
+    calls = len(platform.records.called("GetChronology"))
+    bad = client.get(url, query_string={"highlight": "1 OR 1=1"}, headers=_auth(dsl_token))
+    assert bad.status_code == 400 and "'highlight'" in bad.json["error"]["message"]
+    assert len(platform.records.called("GetChronology")) == calls
