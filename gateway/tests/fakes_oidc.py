@@ -69,7 +69,9 @@ class FakeOidcProvider:
         self.lock = threading.Lock()
         self.server = make_server("127.0.0.1", 0, self._app(), threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll: stopping waits for it, once per test.
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.02,),
+                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
