@@ -224,15 +224,30 @@ def alembic_env(target_metadata) -> None:
 
     config = context.config
     url = config.get_main_option("sqlalchemy.url")
-    connectable = create_engine(url) if not _is_sqlite(url) else make_engine(url)
+    sqlite = _is_sqlite(url)
+    connectable = create_engine(url) if not sqlite else make_engine(url)
     with connectable.connect() as connection:
+        if sqlite:
+            # A batch migration rebuilds a table (copy, drop, rename); with foreign keys on,
+            # dropping a table other rows refer to fails. Off for the migration (the pragma
+            # only takes effect outside a transaction), then every reference is checked
+            # before the migration commits.
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
-            render_as_batch=_is_sqlite(url),
+            render_as_batch=sqlite,
             compare_type=True,
+            # SQLite's DDL is transactional too: one migration run commits whole or not at all.
+            transactional_ddl=True,
         )
         with context.begin_transaction():
             context.run_migrations()
             apply_school_rls(connection, target_metadata)
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(
+                        f"the migration leaves {len(broken)} row(s) referring to rows that do "
+                        f"not exist (first: table {broken[0][0]}, row {broken[0][1]})")
     connectable.dispose()
