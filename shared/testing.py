@@ -179,3 +179,36 @@ def free_port() -> int:
         _PORTS_HANDED_OUT.add(port)
         return port
     raise RuntimeError("no free port found")
+
+
+# ---- migrations ------------------------------------------------------------------------------
+
+
+def alembic_config(migrations, url: str):
+    """An Alembic config for one service's ``migrations`` folder and a database URL (to move
+    a test database to a chosen revision with ``alembic.command``)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+@contextmanager
+def migration_database(kind: str, name: str, tmp_path) -> Iterator[str]:
+    """An empty database to migrate: ``kind`` "sqlite" (a file in ``tmp_path``) or
+    "postgresql" (a fresh database, dropped afterwards)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path}/{name}.db"
+    else:
+        with postgres_database(f"haven_{name}_mig") as url:
+            yield url
+
+
+def models_match(connection, metadata) -> list:
+    """What autogenerate would still change: [] when the migrations build the models."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    return compare_metadata(MigrationContext.configure(connection), metadata)

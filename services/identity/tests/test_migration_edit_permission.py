@@ -8,20 +8,12 @@ import json
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
 
 from services.identity.tests.conftest import MIGRATIONS
-from shared.testing import postgres_database
+from shared.testing import alembic_config, postgres_database
 
 BEFORE = "71ad63b5fd52"
 SCHOOL = "00000000-0000-4000-8000-0000000000f1"
-
-
-def _config(url: str) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return cfg
 
 
 def _permissions(engine) -> dict[str, list[str]]:
@@ -31,7 +23,7 @@ def _permissions(engine) -> dict[str, list[str]]:
 
 
 def _check(url: str) -> None:
-    cfg = _config(url)
+    cfg = alembic_config(MIGRATIONS, url)
     command.upgrade(cfg, BEFORE)
     engine = sa.create_engine(url)
     with engine.begin() as conn:

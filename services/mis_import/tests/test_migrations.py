@@ -2,41 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, inspect, text
 
 from services.mis_import.app import MIGRATIONS
-from shared.testing import postgres_database
+from shared.testing import alembic_config, migration_database
 
 FIRST = "f1014cb5b78e"
-
-
-def alembic(url: str) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return cfg
-
-
-@contextlib.contextmanager
-def database(backend: str, tmp_path):
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path}/mis.db"
-    else:
-        with postgres_database("haven_mis_migrations") as url:
-            yield url
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql",
                                                              marks=pytest.mark.integration)])
 def test_upgrade_keeps_old_runs_and_downgrade_undoes_it(backend, tmp_path):
-    with database(backend, tmp_path) as url:
-        cfg = alembic(url)
+    with migration_database(backend, "mis", tmp_path) as url:
+        cfg = alembic_config(MIGRATIONS, url)
         command.upgrade(cfg, FIRST)
         engine = create_engine(url)
         with engine.begin() as conn:

@@ -8,13 +8,10 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
 from services.notifications.models import Base
-from shared.testing import postgres_database
+from shared.testing import alembic_config, migration_database, models_match
 
 MIGRATIONS = Path(__file__).parents[1] / "migrations"
 BEFORE = "22e909d9c6cb"  # alerts only
@@ -22,22 +19,12 @@ BEFORE = "22e909d9c6cb"  # alerts only
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/notifications.db"
-    else:
-        with postgres_database("haven_notifications_mig") as pg:
-            yield pg
-
-
-def config(url: str) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return cfg
+    with migration_database(request.param, "notifications", tmp_path) as db:
+        yield db
 
 
 def test_upgrading_keeps_the_rows_and_matches_the_models(url):
-    cfg = config(url)
+    cfg = alembic_config(MIGRATIONS, url)
     command.upgrade(cfg, BEFORE)
     now = dt.datetime(2026, 1, 1)
     engine = create_engine(url)
@@ -57,7 +44,7 @@ def test_upgrading_keeps_the_rows_and_matches_the_models(url):
             assert conn.execute(text("SELECT alert_email FROM recipients")).scalar_one() == ""
             assert conn.execute(text(
                 "SELECT dedupe_key, expires_at FROM deliveries")).one() == (None, None)
-            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+            assert models_match(conn, Base.metadata) == []
         command.downgrade(cfg, BEFORE)
         command.upgrade(cfg, "head")
     finally:

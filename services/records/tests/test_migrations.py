@@ -6,18 +6,17 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from services.records.models import Base
+from shared.testing import alembic_config, models_match
 
 
 def no_drift(url: str) -> list:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            return models_match(conn, Base.metadata)
     finally:
         engine.dispose()
 
@@ -47,14 +46,11 @@ def upgrade_with_rows_from_before(url: str) -> dict:
     """Upgrade a database holding the foundation's rows: they get numbers, a counter that
     continues them, and their student copied onto categories and alerts."""
     from alembic import command
-    from alembic.config import Config
     from sqlalchemy import text
 
     from services.records.app import MIGRATIONS
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", url)
+    cfg = alembic_config(MIGRATIONS, url)
     command.upgrade(cfg, "e3d49ccdc507")
     engine = create_engine(url)
     rows = [

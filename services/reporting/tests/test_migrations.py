@@ -8,13 +8,10 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
 from services.reporting.models import Base
-from shared.testing import postgres_database
+from shared.testing import alembic_config, migration_database, models_match
 
 MIGRATIONS = Path(__file__).parents[1] / "migrations"
 BEFORE = "eb8a107d8d07"  # the read model before incident updates and monitoring
@@ -22,22 +19,12 @@ BEFORE = "eb8a107d8d07"  # the read model before incident updates and monitoring
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/reporting.db"
-    else:
-        with postgres_database("haven_reporting_mig") as pg:
-            yield pg
-
-
-def config(url: str) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return cfg
+    with migration_database(request.param, "reporting", tmp_path) as db:
+        yield db
 
 
 def test_upgrading_keeps_the_rows_counted_and_matches_the_models(url):
-    cfg = config(url)
+    cfg = alembic_config(MIGRATIONS, url)
     command.upgrade(cfg, BEFORE)
     engine = create_engine(url)
     try:
@@ -59,7 +46,7 @@ def test_upgrading_keeps_the_rows_counted_and_matches_the_models(url):
                 "SELECT deleted, merged_into_id FROM report_categories")).one()
             assert (bool(incident[0]), *incident[1:]) == (False, "", 0, None, "")
             assert (bool(category[0]), category[1]) == (False, "")
-            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+            assert models_match(conn, Base.metadata) == []
         command.downgrade(cfg, BEFORE)
         command.upgrade(cfg, "head")
     finally:
