@@ -321,12 +321,17 @@ def apply_attendance_recorded(session: Session, school_id: str, message,
     if not marks:
         return 0
     days = sorted({d for d, _ in marks})
+    # What is held, as plain rows: a day's re-import of a whole year compares hundreds of
+    # marks per pupil and usually changes none of them.
     held = {
-        (r.date, r.session): r for r in session.scalars(select(AttendanceMark).where(
+        (r.date, r.session): r for r in session.execute(select(
+            AttendanceMark.id, AttendanceMark.date, AttendanceMark.session,
+            AttendanceMark.code, AttendanceMark.minutes_late, AttendanceMark.as_of,
+        ).where(
             AttendanceMark.school_id == school_id, AttendanceMark.student_mis_id == mis_id,
             AttendanceMark.date >= days[0], AttendanceMark.date <= days[-1]))
     }
-    changed = 0
+    corrected: dict[str, tuple[str, int]] = {}
     new_marks = []  # inserted in one statement: a term of marks is hundreds of rows
     for (day, sess), (code, late) in sorted(marks.items()):
         row = held.get((day, sess))
@@ -337,8 +342,13 @@ def apply_attendance_recorded(session: Session, school_id: str, message,
                 "student_id": student.id if student else None, "date": day, "session": sess,
                 "code": code, "minutes_late": late, "as_of": as_of})
         elif not _stale(row.as_of, as_of) and (row.code, row.minutes_late) != (code, late):
-            row.code, row.minutes_late, row.as_of = code, late, as_of
-            changed += 1
+            corrected[row.id] = (code, late)
+    if corrected:
+        for mark in session.scalars(select(AttendanceMark).where(
+                AttendanceMark.school_id == school_id,
+                AttendanceMark.id.in_(list(corrected)))):
+            mark.code, mark.minutes_late = corrected[mark.id]
+            mark.as_of = as_of
     if new_marks:
         session.execute(insert(AttendanceMark), new_marks)
-    return changed + len(new_marks)
+    return len(corrected) + len(new_marks)
