@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from flask import g, jsonify
 
-from gateway.api.routes import ApiError, _body, _zone, bp
+from gateway.api.routes import ApiError, _body, _instant, bp
 from gateway.api.validation import InvalidBody
 from gateway.backends import call
-from gateway.present import parse_instant, timestamp
 from haven.records.v1 import records_pb2
 
 ADD_SCOPE = "incidents:add"
@@ -36,11 +35,7 @@ def add_integration_concern():
         upn=body.get("upn", ""), mis_id=body.get("mis_id", ""), text=body["text"],
         category=body["category"], external_reference=body.get("external_reference", ""))
     if body.get("occurred_at"):
-        try:
-            req.occurred_at.CopyFrom(timestamp(parse_instant(body["occurred_at"], _zone())))
-        except ValueError:
-            raise InvalidBody("Field 'occurred_at' is not a date-time Haven can record.",
-                              "occurred_at") from None
+        req.occurred_at.CopyFrom(_instant(body, "occurred_at"))
     reply = call("records", "AddIntegrationConcern", req)
     response = jsonify(id=reply.id)
     response.status_code = 200 if reply.replayed else 201

@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Response, current_app, jsonify, request, url_for
+from flask import Response, jsonify, request, url_for
 
-from gateway.api.routes import ApiError, _body, _bool_arg, _limit_arg, bp
+from gateway.api.routes import ApiError, _body, _bool_arg, _instant, _limit_arg, _zone, bp
 from gateway.api.validation import InvalidBody
 from gateway.backends import call
 from gateway.pdf import download_headers, incident_pdf
-from gateway.present import incident_json, iso, parse_instant, timestamp
+from gateway.present import incident_json, iso
 from gateway.present_records import (
     action_json,
     agency_json,
@@ -37,10 +37,6 @@ from haven.records.v1 import records_pb2
 MAX_AUDIT = 1000
 
 
-def _zone():
-    return current_app.config["HAVEN_CONFIG"].zone
-
-
 def _date_arg(name: str) -> str:
     raw = request.args.get(name, "").strip()
     if not raw:
@@ -50,15 +46,6 @@ def _date_arg(name: str) -> str:
     except ValueError:
         raise ApiError(400, f"Query parameter '{name}' must be an ISO date (YYYY-MM-DD).",
                        "invalid_request") from None
-
-
-def _instant(body: dict[str, Any], name: str):
-    """The body's ISO date-time field as a Timestamp (school time without an offset)."""
-    try:
-        ts = timestamp(parse_instant(body[name], _zone()))
-    except (ValueError, OverflowError):
-        raise InvalidBody(f"Field '{name}' is not a date-time Haven can record.", name) from None
-    return ts
 
 
 def _created(payload: dict[str, Any], location: str) -> Response:

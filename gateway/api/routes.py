@@ -122,6 +122,14 @@ def _text_arg(name: str, max_length: int = 100) -> str:
     return value
 
 
+def _instant(body: dict[str, Any], name: str):
+    """The body's ISO date-time field as a Timestamp (school time without an offset)."""
+    try:
+        return timestamp(parse_instant(body[name], _zone()))
+    except (ValueError, OverflowError):
+        raise InvalidBody(f"Field '{name}' is not a date-time Haven can record.", name) from None
+
+
 def _zone():
     return current_app.config["HAVEN_CONFIG"].zone
 
@@ -256,11 +264,7 @@ def create_incident():
         agency_ids=body.get("agency_ids", []),
     )
     if body.get("occurred_at"):
-        try:
-            req.occurred_at.CopyFrom(timestamp(parse_instant(body["occurred_at"], _zone())))
-        except ValueError:
-            raise InvalidBody("Field 'occurred_at' is not a date-time Haven can record.",
-                              "occurred_at") from None
+        req.occurred_at.CopyFrom(_instant(body, "occurred_at"))
     incident = call("records", "CreateIncident", req)
     response = jsonify(incident_detail_json(incident))
     response.status_code = 201
