@@ -58,6 +58,19 @@ def incident_link(public_url: str, incident_id: str) -> str:
     return f"{public_url.rstrip('/')}/incidents/{quote(incident_id, safe='')}"
 
 
+def _read_it_after_login(public_url: str, incident_id: str) -> list[str]:
+    """The end of every incident email: the link, why the details are not in it, the footer."""
+    return [
+        "Log in to Haven to read it:",
+        incident_link(public_url, incident_id),
+        "",
+        "For the safety of the pupils concerned, this email never contains the details;",
+        "they are only shown to you after you log in.",
+        "",
+        *FOOTER,
+    ]
+
+
 def alert_email(
     *,
     recipient_name: str,
@@ -90,13 +103,7 @@ def alert_email(
         "",
         f"Categories: {_categories(category_names)}",
         "",
-        "Log in to Haven to read it:",
-        incident_link(public_url, incident_id),
-        "",
-        "For the safety of the pupils concerned, this email never contains the details;",
-        "they are only shown to you after you log in.",
-        "",
-        *FOOTER,
+        *_read_it_after_login(public_url, incident_id),
     ]
     return RenderedEmail(subject=_one_line(subject, SUBJECT_MAX), body="\n".join(body))
 
@@ -119,13 +126,7 @@ def assignment_email(
         f"{who} assigned you an incident in Haven ({categories}).",
         "It stays in My Assigned on your dashboard until it is closed.",
         "",
-        "Log in to Haven to read it:",
-        incident_link(public_url, incident_id),
-        "",
-        "For the safety of the pupils concerned, this email never contains the details;",
-        "they are only shown to you after you log in.",
-        "",
-        *FOOTER,
+        *_read_it_after_login(public_url, incident_id),
     ]
     return RenderedEmail(subject=subject, body="\n".join(body))
 
