@@ -38,7 +38,13 @@ from services.records.models import (
     IncidentCategory,
     Student,
 )
-from services.records.students import StudentCard, full_card, monitored_categories, visible_student
+from services.records.students import (
+    StudentCard,
+    full_card,
+    monitored_categories,
+    restricted_card,
+    visible_student,
+)
 from shared.context import current_claims
 from shared.db import utcnow
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
@@ -519,10 +525,9 @@ def get_incident_print(session: Session, incident_id: str) -> PrintView:
     student = session.get(Student, incident.student_id)
     audit.record(session, "incident.printed", student_id=incident.student_id,
                  detail=f"incident {incident.id}")
-    card = (full_card(student, []) if v.reads_students
-            else StudentCard(id=student.id, first_name=student.first_name,
-                             last_name=student.last_name, preferred_name=student.preferred_name,
-                             year_group=student.year_group, tutor_group=student.tutor_group,
-                             restricted=True))
+    # The pupil's full card only for someone who could open their profile: an incident reached
+    # through an alert or an assignment does not open the record of a pupil outside one's classes.
+    card = (full_card(student, []) if v.reads_students and v.sees_student(session, student.id)
+            else restricted_card(student))
     return PrintView(incident=view, student=card, printed_by_name=v.claims.name,
                      printed_at=utcnow())

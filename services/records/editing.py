@@ -69,11 +69,16 @@ ACTION_FIELDS = {"text", "occurred_at", "agency_ids"}
 MAX_REASON = 500
 
 
-def _editor(v: Viewer, what: str, student_id: str | None = None) -> None:
+def _editor(session: Session, v: Viewer, incident: Incident, what: str) -> None:
+    """Editing (section 7) needs the edit permission and the elevated way in to this incident:
+    a category the caller may view and the pupil in their classes. An incident reached only
+    through an alert or an assignment can be read, not rewritten, deleted or restored."""
     try:
         require_edit(v.claims)
+        if not reads_by_category(session, v, incident):
+            raise PermissionDenied("You may not edit this incident.")
     except PermissionDenied as exc:
-        raise audit.refuse(exc, student_id=student_id, detail=what) from None
+        raise audit.refuse(exc, student_id=incident.student_id, detail=what) from None
 
 
 def _reason(reason: str) -> str:
@@ -130,7 +135,7 @@ def update_incident(
     names = _fields(update_fields, INCIDENT_FIELDS)
     incident = open_incident(session, v, incident_id)
     if names & INCIDENT_CONTENT:
-        _editor(v, f"incident.edit {incident.id}", incident.student_id)
+        _editor(session, v, incident, f"incident.edit {incident.id}")
     elif not (v.full_access and (reads_by_category(session, v, incident)
                                  or incident.assigned_to == v.account_id)):
         raise audit.refuse(PermissionDenied(
@@ -228,7 +233,7 @@ def delete_incident(session: Session, events: RecordsEvents, *, incident_id: str
     claims = current_claims()
     v = viewer(session, claims)
     incident = open_incident(session, v, incident_id)
-    _editor(v, f"incident.delete {incident.id}", incident.student_id)
+    _editor(session, v, incident, f"incident.delete {incident.id}")
     reason = _reason(reason)
     if incident.deleted_at is None:
         ensure_baseline(session, incident)
@@ -252,7 +257,7 @@ def restore_incident(session: Session, events: RecordsEvents, *, incident_id: st
     claims = current_claims()
     v = viewer(session, claims)
     incident = open_incident(session, v, incident_id)
-    _editor(v, f"incident.restore {incident.id}", incident.student_id)
+    _editor(session, v, incident, f"incident.restore {incident.id}")
     if incident.deleted_at is not None:
         now = utcnow()
         by_name = author_name(session, claims)
@@ -298,7 +303,7 @@ def update_action(
     v = viewer(session, claims)
     names = _fields(update_fields, ACTION_FIELDS)
     action, incident = open_action(session, v, action_id)
-    _editor(v, f"action.edit {action.id}", action.student_id)
+    _editor(session, v, incident, f"action.edit {action.id}")
     if action.deleted_at is not None or incident.deleted_at is not None:
         raise FailedPrecondition("This action is deleted; restore it first.")
     _check_version(action, expected_version)
@@ -331,8 +336,8 @@ def update_action(
 def delete_action(session: Session, *, action_id: str, reason: str) -> ActionView:
     claims = current_claims()
     v = viewer(session, claims)
-    action, _incident = open_action(session, v, action_id)
-    _editor(v, f"action.delete {action.id}", action.student_id)
+    action, incident = open_action(session, v, action_id)
+    _editor(session, v, incident, f"action.delete {action.id}")
     reason = _reason(reason)
     if action.deleted_at is None:
         ensure_baseline(session, action)
@@ -352,8 +357,8 @@ def delete_action(session: Session, *, action_id: str, reason: str) -> ActionVie
 def restore_action(session: Session, *, action_id: str) -> ActionView:
     claims = current_claims()
     v = viewer(session, claims)
-    action, _incident = open_action(session, v, action_id)
-    _editor(v, f"action.restore {action.id}", action.student_id)
+    action, incident = open_action(session, v, action_id)
+    _editor(session, v, incident, f"action.restore {action.id}")
     if action.deleted_at is not None:
         now = utcnow()
         action.deleted_at = action.deleted_by = None
@@ -373,7 +378,7 @@ def restore_action(session: Session, *, action_id: str) -> ActionView:
 def _merge_pair(session: Session, v: Viewer, incident_id: str, *, target_id: str = "",
                 target_number: int = 0) -> tuple[Incident, Incident]:
     source = open_incident(session, v, incident_id)
-    _editor(v, f"incident.merge {source.id}", source.student_id)
+    _editor(session, v, source, f"incident.merge {source.id}")
     if source.deleted_at is not None:
         raise FailedPrecondition("This incident is deleted; restore it first.")
     target = None
@@ -489,12 +494,9 @@ def split_action(session: Session, events: RecordsEvents, *, action_id: str,
     claims = current_claims()
     v = viewer(session, claims)
     action, incident = open_action(session, v, action_id)
-    _editor(v, f"action.split {action.id}", action.student_id)
+    _editor(session, v, incident, f"action.split {action.id}")
     if action.deleted_at is not None or incident.deleted_at is not None:
         raise FailedPrecondition("A deleted action cannot be split; restore it first.")
-    if not reads_by_category(session, v, incident):
-        raise audit.refuse(PermissionDenied("You may not open this incident."),
-                           student_id=incident.student_id, detail=f"action {action.id}")
     chosen = categories_to_add(session, v, category_ids, incident.student_id, required=False)
     if not chosen:
         chosen = [c for c in session.scalars(select(Category).join(
@@ -598,7 +600,7 @@ def add_linked_students(session: Session, events: RecordsEvents, *, incident_id:
     claims = current_claims()
     v = viewer(session, claims)
     incident = open_incident(session, v, incident_id)
-    _editor(v, f"incident.link {incident.id}", incident.student_id)
+    _editor(session, v, incident, f"incident.link {incident.id}")
     if incident.deleted_at is not None:
         raise FailedPrecondition("This incident is deleted; restore it first.")
     ids = [i for i in dedupe(student_ids) if i != incident.student_id]

@@ -309,10 +309,17 @@ def update_information(
         items = list(links)
         if len(items) > MAX_LINKS:
             raise InvalidArgument(f"At most {MAX_LINKS} links.", field="links")
-        session.execute(delete(StudentLink).where(
-            StudentLink.school_id == school,
-            or_(StudentLink.student_id == student.id,
-                StudentLink.linked_student_id == student.id)))
+        # Only the links the caller can see are theirs to replace: a link to a pupil outside
+        # their classes was never shown to them and stays as it is.
+        for held in session.scalars(select(StudentLink).where(
+                StudentLink.school_id == school,
+                or_(StudentLink.student_id == student.id,
+                    StudentLink.linked_student_id == student.id))):
+            other = (held.linked_student_id if held.student_id == student.id
+                     else held.student_id)
+            if v.sees_student(session, other):
+                session.delete(held)
+        session.flush()
         seen = set()
         for item in items:
             label = " ".join((item.label or "").split())[:60] or "link"

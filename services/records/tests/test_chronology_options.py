@@ -185,7 +185,7 @@ def test_editing_needs_the_edit_permission(world):
     with world.db.read() as s:
         assert s.get(Incident, incident.id).text == incident.text
     edit_only = world.keyholder(a.dsl, a.dsl_group, permissions=(
-        "view_student_details", "edit_incidents"))
+        "view_student_details", "view_students_without_group", "edit_incidents"))
     done = run(world, edit_only, editing.update_incident, world.events,
                incident_id=incident.id, update_fields=["text"], text="Fixed a typo.")
     assert done.incident.text == "Fixed a typo."

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from services.records import access, chronology, groups, profile, settings, students
+from services.records import access, chronology, editing, groups, profile, settings, students
 from services.records.audit import unit_of_work
 from services.records.models import AuditEntry, GroupMembership, Student
 from services.records.tests import factories as f
@@ -170,6 +170,50 @@ def test_restricted_teacher_cannot_link_a_student_outside_their_classes(world):
     view = create(world, tina, category_ids=[a.categories["Behaviour"]], alert_account_ids=[],
                   linked_student_ids=[a.students["matthew"]])
     assert [s.name for s in view.linked_students] == ["Matt Greenwood"]
+
+
+def test_an_alert_about_a_pupil_outside_ones_classes_opens_the_incident_not_the_record(world):
+    """Tina (8B only, an editor) is alerted about Danielle (7A): she may read that incident,
+    but not print Danielle's full record, rewrite or delete it, or drop Danielle's links."""
+    a = world.a
+    ids = with_groups(world)
+    tina_id = str(uuid.uuid4())
+    world.consumer.handle(f.account_event(a.id, tina_id, "Tina Tutor", a.pastoral_group,
+                                          key_holder=True))
+    hannah, danielle = a.students["hannah"], a.students["danielle"]
+    run(world, world.dsl(), profile.update_information, world.events, student_id=hannah,
+        update=["links"], links=[profile.LinkInput(danielle, "cousin"),
+                                 profile.LinkInput(a.students["matthew"], "friend")])
+    restrict_to_tutor_groups(world, ids, grant_8b_to=tina_id)
+    tina = world.keyholder(tina_id, a.pastoral_group, permissions=NO_UNGROUPED)
+    assert access.can_edit_records(tina)
+    incident = create(world, world.teacher(), student_id=danielle,
+                      category_ids=[a.categories["Behaviour"]], alert_account_ids=[tina_id])
+    incident_id = incident.incident.id
+
+    assert run(world, tina, chronology.get_incident, incident_id).text  # the alert opens it
+    printed = run(world, tina, chronology.get_incident_print, incident_id)
+    assert printed.student.restricted and not printed.student.upn
+    assert not printed.student.date_of_birth
+    for fn, kw in ((editing.update_incident, {"update_fields": ["text"], "text": "Rewritten"}),
+                   (editing.delete_incident, {"reason": "not mine"})):
+        with pytest.raises(PermissionDenied):
+            run(world, tina, fn, world.events, incident_id=incident_id, **kw)
+    assert run(world, world.dsl(), chronology.get_incident, incident_id).text == (
+        incident.incident.text)
+    assert world.count(AuditEntry, action="access.denied", account_id=tina_id,
+                       student_id=danielle) >= 2
+    # The DSL's print shows the whole card.
+    assert not run(world, world.dsl(), chronology.get_incident_print, incident_id
+                   ).student.restricted
+
+    # Tina saves Hannah's information: the link to Danielle, hidden from her, stays.
+    run(world, tina, profile.update_information, world.events, student_id=hannah,
+        update=["links", "summary"], summary="Walks home alone.",
+        links=[profile.LinkInput(a.students["matthew"], "friend")])
+    links = run(world, world.dsl(), profile.get_profile, hannah).links
+    assert sorted((link.label, link.name.split()[0]) for link in links
+                  if link.source == "manual") == [("cousin", "Dani"), ("friend", "Matt")]
 
 
 def test_new_classes_are_flagged_for_admins_while_restrictions_are_on(world):
