@@ -25,6 +25,18 @@ PHASE_LABELS = {
     "done": "Done",
 }
 KIND_LABELS = {"ctf": "CTF file", "csv": "CSV file", "json": "MIS feed"}
+# A rejection's seq is an int64 in the contract; nothing near this is ever reached.
+MAX_START_SEQ = 2**62
+
+
+def parse_start_seq(raw: str | None) -> int | None:
+    """A rejections page's ``start_seq`` from a query string: plain digits from 0 to
+    MAX_START_SEQ ("" is 0); None for anything else ("-1", "\u00b2", 10**20)."""
+    raw = (raw or "").strip() or "0"
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    value = int(raw)
+    return value if value <= MAX_START_SEQ else None
 # The five counts every run shows, in this order (the service keeps more, per entity).
 MAIN_COUNTS = (("created", "Created"), ("updated", "Updated"), ("archived", "Archived"),
                ("unchanged", "Unchanged"), ("rejected", "Rejected"))

@@ -28,9 +28,11 @@ from gateway.mis_files import (
     stream_size,
 )
 from gateway.present_mis import (
+    MAX_START_SEQ,
     details_json,
     health_json,
     megabytes,
+    parse_start_seq,
     rejection_json,
     run_json,
 )
@@ -126,12 +128,12 @@ def mis_get_run(run_id: str):
 
 @bp.get("/mis/runs/<run_id>/rejections")
 def mis_list_rejections(run_id: str):
-    raw = request.args.get("start_seq", "0").strip() or "0"
-    if not raw.isdigit():
-        raise ApiError(400, "Query parameter 'start_seq' must be a whole number (0 or more).",
-                       "invalid_request")
+    start_seq = parse_start_seq(request.args.get("start_seq"))
+    if start_seq is None:
+        raise ApiError(400, "Query parameter 'start_seq' must be a whole number from 0 to "
+                            f"{MAX_START_SEQ}.", "invalid_request")
     reply = call("mis_import", "ListImportRejections", pb.ListImportRejectionsRequest(
-        run_id=run_id, start_seq=int(raw), limit=_limit_arg(100)))
+        run_id=run_id, start_seq=start_seq, limit=_limit_arg(100)))
     return jsonify(rejections=[rejection_json(r) for r in reply.rejections], more=reply.more,
                    next_start_seq=int(reply.next_start_seq) if reply.more else None)
 

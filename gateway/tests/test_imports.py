@@ -311,6 +311,10 @@ def test_rejections_are_paged_with_location_key_and_reason(admin, platform):
     assert "First page" in second and "?from=100" in second
     last = _text(admin.get(f"/admin/imports/runs/{run.id}?from=100"))
     assert last.count('<td class="location">') == 20 and "Next 50" not in last
+    for bad in ("\u00b2", str(10**20), "-5", "x"):  # a mangled link shows the first page
+        odd = admin.get(f"/admin/imports/runs/{run.id}?from={bad}")
+        assert odd.status_code == 200, bad
+        assert _text(odd).count('<td class="location">') == 50 and "Pupil[1]/UPN" in _text(odd)
 
 
 def test_a_failed_run_says_why_and_where(admin, platform):

@@ -178,8 +178,11 @@ def test_run_status_rejections_and_history(client, platform, dsl_token):  # noqa
     _check(page, "/mis/runs/{run_id}/rejections")
     tail = client.get(f"/api/v1/mis/runs/{run.id}/rejections?start_seq=120", headers=headers)
     assert tail.json["more"] is False and tail.json["next_start_seq"] is None
-    assert client.get(f"/api/v1/mis/runs/{run.id}/rejections?start_seq=-1",
-                      headers=headers).status_code == 400
+    for bad in ("-1", "\u00b2", str(10**20), "abc"):
+        refused = client.get(f"/api/v1/mis/runs/{run.id}/rejections?start_seq={bad}",
+                             headers=headers)
+        assert refused.status_code == 400, bad
+        assert "start_seq" in refused.json["error"]["message"]
     history = client.get("/api/v1/mis/runs?limit=10", headers=headers)
     assert [r["id"] for r in history.json["runs"]] == [run.id]
     _check(history, "/mis/runs")

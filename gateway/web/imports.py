@@ -245,10 +245,7 @@ def history():
 
 
 def _start_seq() -> int:
-    try:
-        return max(0, int(request.args.get("from", "0")))
-    except ValueError:
-        return 0
+    return present_mis.parse_start_seq(request.args.get("from")) or 0
 
 
 @bp.get("/runs/<run_id>")

@@ -163,9 +163,9 @@ class MisImportServicer(mis_import_pb2_grpc.MisImportServiceServicer):
 
     def GetCsvMapping(self, request, context):
         claims = current_claims()
-        entity = request.entity or "students"
         with self.db.read() as session:
-            row = settings.get_mapping(session, claims, entity)
+            row = settings.get_mapping(session, claims, request.entity)
+            entity = settings.mapping_entity(request.entity)
             return pb.GetCsvMappingResponse(
                 mapping=mapping_pb(row, entity), saved=row is not None,
                 fields=[pb.CsvField(name=n, required=r, description=d)

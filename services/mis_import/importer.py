@@ -342,10 +342,15 @@ class Importer:
     def _set_contacts(self, session, ctx: RunContext, row: dict, contacts: list[dict]) -> None:
         contacts = sort_contacts(contacts)
         text, digest = canonical(contacts)
-        if digest == row.get("contacts_hash"):
+        unchanged = digest == row.get("contacts_hash")
+        # A contact list (rows carry contacts_run_id) records this run even when nothing
+        # changed: a later list for the pupil in this full feed must merge, not replace.
+        if unchanged and row.get("contacts_run_id", ctx.run_id) == ctx.run_id:
             return
         ctx.pending_contacts.append({"_id": row["id"], "contacts": text,
                                      "contacts_hash": digest, "contacts_run_id": ctx.run_id})
+        if unchanged:
+            return
         row["contacts_hash"] = digest
         self.events.contacts_upserted(session, school_id=ctx.school_id,
                                       student_mis_id=row["mis_id"], contacts=contacts,

@@ -95,7 +95,8 @@ def pin_source_school(session: Session, school_id: str, lea: str, estab: str) ->
 # ---- CSV mappings -------------------------------------------------------------------------
 
 
-def _entity(entity: str) -> str:
+def mapping_entity(entity: str) -> str:
+    """The CSV mapping's entity, checked ("" is students)."""
     entity = (entity or "students").strip()
     if entity not in csv_source.ENTITIES:
         raise InvalidArgument("A CSV mapping is for students or staff.", field="entity")
@@ -104,7 +105,7 @@ def _entity(entity: str) -> str:
 
 def get_mapping(session: Session, claims: Claims, entity: str) -> CsvMapping | None:
     require_admin(claims)
-    return find_mapping(session, claims.school_id, _entity(entity))
+    return find_mapping(session, claims.school_id, mapping_entity(entity))
 
 
 def find_mapping(session: Session, school_id: str, entity: str) -> CsvMapping | None:
@@ -115,7 +116,7 @@ def find_mapping(session: Session, school_id: str, entity: str) -> CsvMapping | 
 def update_mapping(session: Session, claims: Claims, *, entity: str, columns: dict[str, str],
                    date_format: str) -> CsvMapping:
     require_admin(claims)
-    entity = _entity(entity)
+    entity = mapping_entity(entity)
     date_format = (date_format or "auto").strip()
     if date_format not in csv_source.DATE_FORMATS:
         raise InvalidArgument("The date format is auto, iso, dmy or mdy.", field="date_format")

@@ -221,6 +221,8 @@ def test_csv_mapping_and_import(served):
     token = served.admin(s)
     empty = served.call("GetCsvMapping", pb.GetCsvMappingRequest(entity="students"), token)
     assert not empty.saved
+    padded = served.call("GetCsvMapping", pb.GetCsvMappingRequest(entity=" staff "), token)
+    assert padded.mapping.entity == "staff" and "job_title" in [f.name for f in padded.fields]
     assert [f.name for f in empty.fields if f.required] == [
         "mis_id", "legal_first_name", "legal_last_name", "date_of_birth"]
     incomplete = refused(lambda: served.call("UpdateCsvMapping", pb.UpdateCsvMappingRequest(

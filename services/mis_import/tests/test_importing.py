@@ -474,3 +474,39 @@ def test_an_unchanged_newer_file_still_outdates_older_ones(h):
     old.pupils[0].legal_last_name = "Before"
     run = h.import_file(school_id, ctf_bytes(old, generated_at=newer - dt.timedelta(days=1)))
     assert run.counts["stale"] == 3 and h.events(school_id, new=True) == []
+
+
+def test_a_full_feed_in_parts_keeps_every_part_of_a_pupils_unchanged_contacts(tmp_path):
+    from sqlalchemy import select
+
+    from services.mis_import.config import ImportConfig
+    from services.mis_import.models import Student
+
+    h1 = Harness(f"sqlite:///{tmp_path}/parts.db", config=ImportConfig(
+        worker_threads=1, slice_seconds=60, batch_size=1))
+    try:
+        school_id, school = new_school(), small(pupils=1)
+        doc = feed_document(school, school_id=school_id, staff=False, groups=False,
+                            attendance=False)
+        first = dict(doc["contacts"][0], id="C1000000")
+        second = dict(first, id="C1000001", first_name="Second")
+        h1.feed(school_id, json.dumps({**doc, "contacts": [first]}).encode())
+        h1.mark_seen()
+        later = school.generated_at + dt.timedelta(days=1)
+        part1 = {**doc, "generated_at": later.isoformat() + "Z", "contacts": [first]}
+        part2 = {**part1, "students": [], "contacts": [second]}
+        feeder = h1.tokens.claims(school_id=school_id, access="restricted", permissions=(),
+                                  scope="mis.import")
+        run = h1.feed(school_id, json.dumps(part1).encode(), more_to_follow=True,
+                      claims=feeder)
+        run = h1.feed(school_id, json.dumps(part2).encode(), feed_run_id=run.id,
+                      claims=feeder)
+        assert run.status == "succeeded"
+        with h1.db.read() as s:
+            stored = json.loads(s.scalars(select(Student.contacts).where(
+                Student.school_id == school_id)).one())
+        assert sorted(c["mis_id"] for c in stored) == ["C1000000", "C1000001"]
+        (event,) = of(h1.events(school_id, new=True), CONTACTS_UPSERTED)
+        assert sorted(c.mis_id for c in event.contacts) == ["C1000000", "C1000001"]
+    finally:
+        h1.dispose()
