@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+INT32_MAX = 2**31 - 1  # the proto fields these numbers travel in
+INT63_MAX = 2**63 - 1
+
 
 def extend(paths: dict[str, Any], schemas: dict[str, Any]) -> None:  # noqa: PLR0915 - a table
     from gateway import openapi as o  # the helpers (called while gateway.openapi loads)
@@ -201,8 +204,9 @@ def extend(paths: dict[str, Any], schemas: dict[str, Any]) -> None:  # noqa: PLR
             "status": s(enum=["active", "closed"]),
             "assigned_to": ns("a key holder's account id; null or empty: nobody",
                               maxLength=100),
-            "expected_version": {"type": "integer", "minimum": 0, "description":
-                                 "refuse (409) if someone saved another version meanwhile"},
+            "expected_version": {"type": "integer", "minimum": 0, "maximum": INT32_MAX,
+                                 "description": "refuse (409) if someone saved another "
+                                                "version meanwhile"},
         }, description="text, occurred_at, category_ids and agency_ids need the edit "
                        "permission; status and assigned_to any elevated viewer",
             closed=True),
@@ -210,7 +214,7 @@ def extend(paths: dict[str, Any], schemas: dict[str, Any]) -> None:  # noqa: PLR
                              ["reason"], closed=True),
         "PinRequest": obj({"pinned": boolean}, ["pinned"], closed=True),
         "MergeIncidentRequest": obj({
-            "target_number": {"type": "integer", "minimum": 1,
+            "target_number": {"type": "integer", "minimum": 1, "maximum": INT63_MAX,
                               "description": "number of the incident to merge into"},
             "target_incident_id": s(maxLength=100),
         }, description="one of the two", closed=True),
@@ -248,7 +252,7 @@ def extend(paths: dict[str, Any], schemas: dict[str, Any]) -> None:  # noqa: PLR
         "UpdateActionRequest": obj({
             "text": s(minLength=1, maxLength=100_000),
             "occurred_at": s(format="date-time"), "agency_ids": arr(ident, maxItems=100),
-            "expected_version": {"type": "integer", "minimum": 0},
+            "expected_version": {"type": "integer", "minimum": 0, "maximum": INT32_MAX},
         }, closed=True),
         "SplitActionRequest": obj({
             "category_ids": arr(ident, "categories of the new incident; empty: the "
@@ -275,7 +279,7 @@ def extend(paths: dict[str, Any], schemas: dict[str, Any]) -> None:  # noqa: PLR
         "UpdateCategoryRequest": obj({
             "name": s("renaming applies to every past incident", minLength=1, maxLength=100),
             "colour": s(pattern="^#?[0-9a-fA-F]{6}$", maxLength=7),
-            "position": {"type": "integer", "minimum": 0},
+            "position": {"type": "integer", "minimum": 0, "maximum": INT32_MAX},
             "permissions": arr(ref("PermissionInput"), maxItems=200),
             "enabled": {"type": "boolean", "description": "a disabled category takes no new "
                                                           "incidents"},
@@ -379,7 +383,8 @@ def extend(paths: dict[str, Any], schemas: dict[str, Any]) -> None:  # noqa: PLR
             "200", detail, tag="incidents", errors=("401", "403", "404", "409", "422", "503"),
             params=[incident_id, {**q("target_number", "number of the incident to merge "
                                                        "into", {"type": "integer",
-                                                                "minimum": 1}),
+                                                                "minimum": 1,
+                                                                "maximum": INT63_MAX}),
                                   "required": True}])},
         "/incidents/{incident_id}/merge": {"post": op(
             "mergeIncident", "The incident becomes an action of the target; answers the target",

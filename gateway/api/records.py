@@ -206,7 +206,7 @@ def incident_history(incident_id: str):
 @bp.get("/incidents/<incident_id>/merge-preview")
 def merge_preview(incident_id: str):
     raw = request.args.get("target_number", "").strip()
-    if not raw.isdigit() or len(raw) > 15:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 15:
         raise ApiError(400, "Query parameter 'target_number' must be an incident number.",
                        "invalid_request")
     return _incident_reply(call("records", "PreviewIncidentMerge",

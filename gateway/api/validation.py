@@ -17,6 +17,9 @@ _ARTICLE = {"string": "a string", "integer": "an integer", "number": "a number",
             "null": "null"}
 
 
+INT64_LIMIT = 2**63  # every number travels on in a 64-bit (or narrower) proto field
+
+
 class InvalidBody(ValueError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
@@ -52,6 +55,11 @@ def check(value: Any, schema: dict[str, Any], path: str = "") -> None:
     if "enum" in schema and value not in schema["enum"]:
         choices = ", ".join(repr(v) for v in schema["enum"])
         raise InvalidBody(f"Field '{_name(path)}' must be one of {choices}.", path)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        low = schema.get("minimum", -INT64_LIMIT)
+        high = schema.get("maximum", INT64_LIMIT - 1)
+        if not low <= value <= high:
+            raise InvalidBody(f"Field '{_name(path)}' must be from {low} to {high}.", path)
     if isinstance(value, str):
         if len(value) < schema.get("minLength", 0):
             raise InvalidBody(f"Field '{_name(path)}' must not be empty.", path)

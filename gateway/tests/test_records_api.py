@@ -284,3 +284,19 @@ def test_every_records_route_was_exercised_somewhere():
         tail = path[len(P):].split("{")[0].rstrip("/") or path
         assert tail.split("/")[-1] in source, path
     assert _login and CAT_CP
+
+
+def test_numbers_out_of_range_are_refused_not_crashed(client, platform, full):
+    incident = _incident(platform)
+    calls = len(platform.records.called("UpdateIncident"))
+    for body in ({"text": "x", "expected_version": 2**40}, {"text": "x", "expected_version": -1}):
+        r = client.patch(f"{P}/incidents/{incident.id}", headers=full, json=body)
+        assert r.status_code == 400 and "expected_version" in r.json["error"]["message"], r.json
+    assert len(platform.records.called("UpdateIncident")) == calls
+    for raw in ("²", "99999999999999999999", "-3"):
+        r = client.get(f"{P}/incidents/{incident.id}/merge-preview",
+                       query_string={"target_number": raw}, headers=full)
+        assert r.status_code == 400 and "target_number" in r.json["error"]["message"]
+    r = client.post(f"{P}/incidents/{incident.id}/merge", headers=full,
+                    json={"target_number": 2**64})
+    assert r.status_code == 400

@@ -397,3 +397,12 @@ def test_refusals_of_records_are_shown_with_their_message(dsl, platform):
     assert "Your class permissions do not include this student." in page.get_data(as_text=True)
     api = dsl.get(f"/api/v1/students/{BEN}/profile")  # no bearer token: the API says so
     assert api.status_code == 401
+
+
+def test_a_contacts_priority_that_is_not_a_small_number_counts_as_none(dsl, platform):
+    token = csrf(dsl, f"/students/{AVA}/contacts/new")
+    for raw in ("²", "99999999999999"):
+        done = dsl.post(f"/students/{AVA}/contacts/new", data={
+            "csrf_token": token, "first_name": "Jo", "last_name": "Bloggs", "priority": raw})
+        assert done.status_code == 302
+        assert platform.records.called("AddContact")[-1].request.contact.priority == 0

@@ -46,6 +46,7 @@ from gateway.web.records_common import (
     staff,
     valid_id,
     warning_names,
+    whole_number,
     zone,
 )
 from gateway.web.session import current_claims, login_required
@@ -276,8 +277,7 @@ def print_pdf(incident_id: str):
 # ---- merge --------------------------------------------------------------------------------
 
 def _number(raw: str) -> int:
-    raw = (raw or "").strip().lstrip("#")
-    return int(raw) if raw.isdigit() and len(raw) < 15 else 0
+    return whole_number((raw or "").strip().lstrip("#"), maximum=2**63 - 1)
 
 
 @bp.route("/incidents/<incident_id>/merge", methods=["GET", "POST"])

@@ -34,6 +34,7 @@ from gateway.web.records_common import (
     today,
     tolerant,
     valid_id,
+    whole_number,
 )
 from gateway.web.session import load_claims, login_required
 from gateway.web.students import monitorable_categories
@@ -223,7 +224,7 @@ def new_contact(student_id: str):
         form["parental_responsibility"] = checked("parental_responsibility")
         if not (form["first_name"] or form["last_name"]):
             errors.append("Give the contact a name.")
-        priority = int(form["priority"]) if form["priority"].isdigit() else 0
+        priority = whole_number(form["priority"])
         if not errors:
             contact = records_pb2.Contact(
                 title=form["title"], first_name=form["first_name"],

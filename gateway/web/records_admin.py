@@ -26,6 +26,7 @@ from gateway.web.records_common import (
     parse_iso_date,
     students_by_id,
     tolerant,
+    whole_number,
 )
 from haven.identity.v1 import identity_pb2
 from haven.records.v1 import records_pb2
@@ -139,7 +140,7 @@ def edit_category(category_id: str):
         lines = _grid_from_form(category_id)
         grid = {p.user_group_id: p for p in lines}
         update = ["name", "colour", "permissions"]
-        position = int(form["position"]) if form["position"].isdigit() else 0
+        position = whole_number(form["position"])
         if position:
             update.append("position")
         saved = attempt(lambda: call("records", "UpdateCategory", records_pb2.UpdateCategoryRequest(

@@ -39,6 +39,16 @@ def form_text(name: str, limit: int = 200) -> str:
     return request.form.get(name, "").strip()[:limit]
 
 
+def whole_number(raw: str, *, maximum: int = 2**31 - 1) -> int:
+    """A form's whole number (ASCII digits, at most ``maximum``), else 0: '²' is a digit to
+    Python but not a number to int(), and the proto fields are 32-bit."""
+    raw = (raw or "").strip()
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        return 0
+    value = int(raw)
+    return value if value <= maximum else 0
+
+
 def form_ids(name: str, limit: int = MAX_IDS) -> list[str]:
     """Distinct well-formed ids from a multi-valued field, in the order given."""
     seen: list[str] = []

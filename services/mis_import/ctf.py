@@ -421,7 +421,7 @@ def _year_group(nc: str) -> str:
         return "Reception"
     if nc in ("N1", "N2"):
         return f"Nursery {nc[1]}"
-    if nc.isdigit() and 1 <= int(nc) <= 14:
+    if nc.isascii() and nc.isdigit() and 1 <= int(nc) <= 14:
         return f"Year {int(nc)}"
     raise RowError(f"NC year {nc!r} is not a national curriculum year", "BasicDetails/NCyearActual")
 
@@ -598,7 +598,7 @@ def _attendance(elem: Element | None) -> attendance.YearMarks | None:
         where = f"Attendance/YearData[{i}]"
         for total in ("SessionsPossible", "SessionsAuthorised", "SessionsUnauthorised"):
             value = _t(year, total)
-            if value and not value.isdigit():
+            if value and not (value.isascii() and value.isdigit()):
                 raise RowError(f"{total} {value!r} is not a number of sessions",
                                f"{where}/{total}")
         string = _t(year, "AttendanceMarks")

@@ -175,6 +175,9 @@ def set_element(xml: str, tag: str, value: str) -> str:
     ("SessionsPossible", "many", "/Attendance/YearData[1]/SessionsPossible",
      "not a number of sessions"),
     ("NCyearActual", "42", "/BasicDetails/NCyearActual", "national curriculum year"),
+    ("NCyearActual", "\u00b2", "/BasicDetails/NCyearActual", "national curriculum year"),
+    ("SessionsPossible", "\u00b2", "/Attendance/YearData[1]/SessionsPossible",
+     "not a number of sessions"),
     ("EntryDate", "03/09/2025", "/SchoolHistory/School[1]/EntryDate", "is not a date"),
 ])
 def test_a_malformed_value_rejects_that_pupil_with_its_path(tag, value, path, words):
