@@ -125,7 +125,8 @@ def users():
     groups = _groups()
     return render_template(
         "admin/users.html", tab="users", users=_users(False, query, group),
-        deactivated_count=len(_users(True)), groups=groups.user_groups, q=query, group=group)
+        deactivated_count=sum(g.deactivated_users for g in groups.user_groups),
+        groups=groups.user_groups, q=query, group=group)
 
 
 @bp.get("/users/deactivated")
@@ -455,5 +456,6 @@ def integrations():
 def revoke_integration(client_id: str):
     attempt(lambda: call("identity", "RevokeIntegrationClient",
                          identity_pb2.RevokeIntegrationClientRequest(client_id=client_id)),
-            "The integration is revoked: its tokens stop working.")
+            "The integration is revoked: it gets no new tokens, and the ones it holds "
+            "expire within minutes.")
     return redirect(url_for("admin.integrations"))

@@ -21,7 +21,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from services.identity import sessions
@@ -35,6 +35,9 @@ SCOPES: dict[str, str] = {
 }
 WEB_SCOPES = ("openid", "profile", "email")
 CODE_LIFETIME = dt.timedelta(seconds=60)
+# Spent and expired codes are kept this long (a replay within it still ends the session it
+# opened), then deleted: each holds a sealed session secret.
+CODE_KEPT = dt.timedelta(hours=1)
 MAX_CLIENTS = 50
 REVOKED_CODE_REPLAY = "authorization_code_replayed"
 
@@ -162,6 +165,9 @@ def save_code(session: Session, box: SecretBox, *, code: str, client_id: str,
               code_challenge_method: str, session_id: str, session_secret: str,
               account_id: str, now: dt.datetime) -> AuthorizationCode:
     code_hash = hash_secret(code)
+    session.execute(delete(AuthorizationCode).where(
+        AuthorizationCode.expires_at < now - CODE_KEPT).execution_options(
+        synchronize_session=False))
     row = AuthorizationCode(
         code_hash=code_hash, client_id=client_id, redirect_uri=redirect_uri[:500],
         scope=scope[:200], nonce=nonce[:200], code_challenge=code_challenge[:128],

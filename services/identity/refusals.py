@@ -22,7 +22,7 @@ from sqlalchemy import select
 from services.identity import security_log as slog
 from services.identity.access import STAFF_ACCESS
 from services.identity.models import Membership
-from shared.context import current_claims, current_request, school_scope
+from shared.context import current_request, optional_claims, school_scope
 from shared.errors import NotFound, PermissionDenied
 
 _REFUSED = (PermissionDenied, NotFound)
@@ -55,7 +55,7 @@ def _target(request) -> tuple[str, str]:
 
 
 def _record(servicer, operation: str, request, refusal: Exception) -> None:
-    claims = current_claims()
+    claims = optional_claims()
     if claims is None or claims.access not in STAFF_ACCESS:
         return
     meta = current_request()

@@ -367,3 +367,33 @@ def test_an_oauth_session_switched_to_another_school_stays_the_clients(oidc):
     refreshed = client.refresh_token(oidc.discovery["token_endpoint"],
                                      refresh_token=moved.session_id)
     assert oidc.spec.verifier.verify(refreshed["access_token"]).school_id == DEMO_SCHOOL_ID
+
+
+def test_spent_and_expired_codes_are_deleted_an_hour_after_they_expire(identity):
+    """Each code holds a sealed session secret: it does not stay in the table for ever."""
+    import datetime as dt
+
+    from services.identity import integrations
+    from services.identity.models import AuthorizationCode
+    from services.identity.secretbox import SecretBox
+
+    box = SecretBox("a-test-key-secret-of-some-length")
+    t0 = dt.datetime(2026, 11, 29, 9, 0)
+
+    def save(code: str, at: dt.datetime) -> None:
+        with identity.db.transaction() as s:
+            integrations.save_code(
+                s, box, code=code, client_id="haven-gateway", redirect_uri="http://x/cb",
+                scope="openid", nonce="n", code_challenge="c", code_challenge_method="S256",
+                session_id="00000000-0000-4000-8000-00000000c0de", session_secret="secret",
+                account_id="00000000-0000-4000-8000-000000000101", now=at)
+
+    def held() -> int:
+        with identity.db.read() as s:
+            return s.query(AuthorizationCode).count()
+
+    save("first", t0)
+    save("second", t0 + dt.timedelta(minutes=30))
+    assert held() == 2  # within the hour both stay (a replay still ends its session)
+    save("third", t0 + dt.timedelta(hours=1, minutes=2))
+    assert held() == 2  # the first expired over an hour ago: gone
