@@ -367,6 +367,11 @@ def test_settings_are_saved_and_refusals_shown(admin, platform):
     bad = admin.post("/admin/imports/settings", data={
         "csrf_token": csrf_from(page), "amber_after_hours": "soon"})
     assert bad.status_code == 422 and "Amber after: a whole number" in _text(bad)
+    calls = len(platform.mis_import.called("UpdateImportSettings"))
+    long = admin.post("/admin/imports/settings", data={
+        "csrf_token": csrf_from(page), "amber_after_hours": "24", "red_after_hours": "3000"})
+    assert long.status_code == 422 and "from 0 to 2160" in _text(long)  # the service's limit
+    assert len(platform.mis_import.called("UpdateImportSettings")) == calls
     refused = admin.post("/admin/imports/settings", data={
         "csrf_token": csrf_from(page), "amber_after_hours": "24", "red_after_hours": "48",
         "source_lea": "823"})

@@ -45,7 +45,7 @@ REJECTIONS_PAGE = 50
 ENTITIES = (("students", "Pupils"), ("staff", "Staff"))
 DATE_FORMATS = (("auto", "Work it out (ISO, or day/month/year)"), ("iso", "ISO: 2014-05-31"),
                 ("dmy", "Day/month/year: 31/05/2014"), ("mdy", "Month/day/year: 05/31/2014"))
-MAX_HOURS = 24 * 365
+MAX_HOURS = 24 * 90  # mis_import refuses more (settings.MAX_HOURS)
 # Refusals whose message is for the admin: shown on the page, nothing changes.
 REFUSALS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
             grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED,

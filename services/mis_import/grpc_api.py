@@ -156,7 +156,12 @@ class MisImportServicer(mis_import_pb2_grpc.MisImportServiceServicer):
             _ts(out.last_success_at, result.last_success_at)
             _ts(out.checked_at, result.checked_at)
             if result.last_run is not None:
-                out.last_run.CopyFrom(run_pb(result.last_run))
+                run = run_pb(result.last_run)
+                if not (claims.full_access and claims.has("administration")):
+                    # The light is for everyone; the run's file, errors and counts for admins.
+                    run = pb.ImportRun(id=run.id, status=run.status, started_at=run.started_at,
+                                       finished_at=run.finished_at)
+                out.last_run.CopyFrom(run)
             return out
 
     # ---- CSV mappings and settings ----------------------------------------------------------

@@ -80,6 +80,10 @@ def create_run(session: Session, claims: Claims, *, upload_id: str, full_extract
         raise FailedPrecondition("The file has not finished uploading.")
     if file.purged_at is not None:
         raise FailedPrecondition("That file is no longer stored; upload it again.")
+    started = session.scalars(select(ImportRun).where(
+        ImportRun.school_id == claims.school_id, ImportRun.file_id == file.id)).first()
+    if started is not None:  # "Start" sent twice: one upload is imported once
+        return started
     entity = ""
     if file.kind == "csv":
         entity = (csv_entity or "students").strip()

@@ -117,6 +117,7 @@ def test_upload_in_chunks_import_and_watch_progress(served):
     run = served.start(s, reply.upload_id, full_extract=True)
     assert (run.status, run.kind, run.file_name, run.full_extract) == (
         "queued", "ctf", "school.xml", True)
+    assert served.start(s, reply.upload_id, full_extract=True).id == run.id  # sent twice
     assert served.worker.run_once()  # checking + all batches in one slice
     got = served.get(s, run.id).run
     assert (got.status, got.processed, got.total, got.phase) == ("succeeded", 30, 30, "done")
@@ -128,6 +129,12 @@ def test_upload_in_chunks_import_and_watch_progress(served):
                          served.tokens.token(school_id=s, access="restricted",
                                              permissions=("add_incidents",)))
     assert health.colour == "green" and health.last_run.id == run.id
+    # Everyone sees the light and when; the file and its counts are for administrators.
+    assert health.last_run.status == "succeeded" and not health.last_run.file_name
+    assert not health.last_run.counts
+    admin_view = served.call("GetImportHealth", pb.GetImportHealthRequest(), served.admin(s))
+    assert admin_view.last_run.file_name == "school.xml"
+    assert admin_view.last_run.counts["created"] == 30
 
 
 def test_a_chunk_sent_twice_is_ignored_and_a_gap_refused(served):
